@@ -1,0 +1,141 @@
+"""End-to-end CPU throughput of `vidcolor` next to a plain ffmpeg x264 transcode of the same clip.
+
+    python benchmarks/throughput.py CLIP [--preset medium] [--crf 18] [--json-out results.jsonl]
+
+Both runs encode with libx264 at the same preset and CRF and copy the audio, one after the
+other in this process, so the ratio is measured on one machine in one run. Prints a table and
+one JSON line with the machine, library versions and git revision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def _git_revision() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _versions() -> dict:
+    import av
+    import numpy
+    import onnxruntime
+
+    return {
+        "python": platform.python_version(),
+        "av": av.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": numpy.__version__,
+        "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0],
+    }
+
+
+def _timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("clip", type=Path)
+    p.add_argument("--preset", default="medium")
+    p.add_argument("--crf", type=int, default=18)
+    p.add_argument("--json-out", type=Path)
+    args = p.parse_args()
+    if not shutil.which("ffmpeg"):
+        p.error("ffmpeg is not on PATH (e.g. apt-get install ffmpeg); it is the baseline")
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "plain.mp4"
+        ours = Path(tmp) / "ours.mp4"
+        stats_path = Path(tmp) / "stats.json"
+        ffmpeg_s = _timed(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(args.clip),
+                "-map",
+                "0:v:0",
+                "-map",
+                "0:a?",
+                "-c:v",
+                "libx264",
+                "-preset",
+                args.preset,
+                "-crf",
+                str(args.crf),
+                "-c:a",
+                "copy",
+                str(plain),
+            ]
+        )
+        vidcolor_s = _timed(
+            [
+                sys.executable,
+                "-m",
+                "vidcolor",
+                "-q",
+                str(args.clip),
+                str(ours),
+                "--preset",
+                args.preset,
+                "--crf",
+                str(args.crf),
+                "--stats-json",
+                str(stats_path),
+            ]
+        )
+        stats = json.loads(stats_path.read_text())
+    frames = stats["frames"]
+    record = {
+        "benchmark": "throughput",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "clip": args.clip.name,
+        "frames": frames,
+        "preset": args.preset,
+        "crf": args.crf,
+        "ffmpeg_x264_fps": round(frames / ffmpeg_s, 2),
+        "vidcolor_fps": round(frames / vidcolor_s, 2),
+        "ratio": round(ffmpeg_s / vidcolor_s, 3),
+        "vidcolor_busy_seconds": stats["busy_seconds"],
+        "vidcolor_peak_rss_mb": stats.get("peak_rss_mb"),
+        "render_shape": stats["render_shape"],
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores",
+        "versions": _versions(),
+        "revision": _git_revision(),
+    }
+    print(f"{'clip':28} {'frames':>6} {'ffmpeg fps':>10} {'vidcolor fps':>12} {'ratio':>6}")
+    print(
+        f"{args.clip.name:28} {frames:6d} {record['ffmpeg_x264_fps']:10.1f} {record['vidcolor_fps']:12.1f} "
+        f"{record['ratio']:6.2f}"
+    )
+    print(json.dumps(record))
+    if args.json_out:
+        with args.json_out.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The main job on media the tests make: frames, timing, luma, sound, metadata."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from conftest import packets_of, read_video
+
+from vidcolor import ColorizeOptions, colorize
+from vidcolor.formats import planar_format, plane_array
+
+
+def _luma(frame: av.VideoFrame) -> np.ndarray:
+    fmt = planar_format(frame.format.name)
+    return plane_array(frame, 0, fmt.dtype).copy()
+
+
+def _chroma_spread(frame: av.VideoFrame) -> float:
+    fmt = planar_format(frame.format.name)
+    mid = 1 << (fmt.depth - 1)
+    return max(float(np.abs(plane_array(frame, i, fmt.dtype).astype(np.int32) - mid).mean()) for i in (1, 2))
+
+
+def _timestamps(frames) -> list[Fraction]:
+    return [Fraction(f.pts) * f.time_base for f in frames]
+
+
+def test_frames_and_timestamps_kept(make_video, tiny_model, tmp_path):
+    src = make_video(frames=30, rate=Fraction(30000, 1001))
+    dst = tmp_path / "out.mp4"
+    stats = colorize(src, dst, model=tiny_model)
+    before, rate_in = read_video(src)
+    after, rate_out = read_video(dst)
+    assert stats.frames == len(before) == len(after) == 30
+    assert _timestamps(after) == _timestamps(before)
+    assert rate_out == rate_in
+
+
+def test_variable_frame_rate_kept(make_video, tiny_model, tmp_path):
+    src = make_video(suffix=".mkv", frames=20, vfr=True)
+    dst = tmp_path / "out.mkv"
+    colorize(src, dst, model=tiny_model)
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    times = _timestamps(before)
+    assert len(set(np.diff([float(t) for t in times]).round(4))) > 1, "the input really is VFR"
+    assert _timestamps(after) == times
+
+
+@pytest.mark.parametrize(
+    "pix_fmt,width,height",
+    [("yuv420p", 64, 48), ("yuv420p", 33, 17), ("yuv444p", 40, 30), ("yuv422p", 50, 36), ("yuv420p10le", 48, 32)],
+)
+def test_luma_bit_exact_with_ffv1(make_video, tiny_model, tmp_path, pix_fmt, width, height):
+    src = make_video(suffix=".mkv", codec="ffv1", pix_fmt=pix_fmt, width=width, height=height, frames=6)
+    dst = tmp_path / "out.mkv"
+    stats = colorize(src, dst, model=tiny_model, codec="ffv1")
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert stats.luma_exact
+    assert after[0].format.name == pix_fmt
+    assert (after[0].width, after[0].height) == (width, height)
+    for a, b in zip(before, after, strict=True):
+        assert np.array_equal(_luma(a), _luma(b))
+
+
+def test_grey_in_colour_out(make_video, tiny_model, tmp_path):
+    src = make_video(frames=4)
+    dst = tmp_path / "out.mp4"
+    colorize(src, dst, model=tiny_model)
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert _chroma_spread(before[0]) < 1
+    assert _chroma_spread(after[0]) > 5
+
+
+def test_regression_head_model(make_video, tmp_path):
+    from conftest import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "regression.onnx", head="regression")
+    dst = tmp_path / "out.mp4"
+    colorize(make_video(frames=3), dst, model=model)
+    after, _ = read_video(dst)
+    assert _chroma_spread(after[0]) > 2
+
+
+def test_ten_bit_stays_ten_bit(make_video, tiny_model, tmp_path):
+    src = make_video(suffix=".mkv", codec="ffv1", pix_fmt="yuv420p10le", frames=4)
+    dst = tmp_path / "out.mkv"
+    stats = colorize(src, dst, model=tiny_model, codec="libx264")
+    after, _ = read_video(dst)
+    assert stats.pixel_format == "yuv420p10le" and after[0].format.name == "yuv420p10le"
+
+
+def test_grey_pixel_format_gains_chroma_and_keeps_luma(make_video, tiny_model, tmp_path):
+    src = make_video(suffix=".mkv", codec="ffv1", pix_fmt="gray", frames=3)
+    dst = tmp_path / "out.mkv"
+    colorize(src, dst, model=tiny_model, codec="ffv1")
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert after[0].format.name == "yuv420p"
+    assert np.array_equal(_luma(before[1]), _luma(after[1]))
+    assert _chroma_spread(after[0]) > 5
+
+
+def test_full_range_not_crushed(make_video, tiny_model, tmp_path):
+    src = make_video(suffix=".mkv", codec="ffv1", pix_fmt="yuv420p", color_range=2, frames=3)
+    dst = tmp_path / "out.mkv"
+    colorize(src, dst, model=tiny_model, codec="ffv1")
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert after[0].color_range == 2
+    assert np.array_equal(_luma(before[0]), _luma(after[0]))
+    assert _luma(after[0]).max() > 235 and _luma(after[0]).min() < 16
+
+
+def test_colour_metadata_and_rotation_kept(make_video, tiny_model, tmp_path):
+    src = make_video(colorspace=1, color_range=1, rotation=90, frames=3)
+    dst = tmp_path / "out.mp4"
+    colorize(src, dst, model=tiny_model)
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert after[0].colorspace == before[0].colorspace == 1
+    assert after[0].color_range == 1
+    assert before[0].rotation == 90 and after[0].rotation == 90
+
+
+def test_audio_tracks_copied_byte_for_byte(make_video, tiny_model, tmp_path):
+    src = make_video(frames=25, audio_tracks=2, audio_languages=("eng", "fra"))
+    dst = tmp_path / "out.mp4"
+    colorize(src, dst, model=tiny_model)
+    before, after = packets_of(src, "audio"), packets_of(dst, "audio")
+    assert len(before) == len(after) == 2
+    assert [len(p) for p in before] == [len(p) for p in after] and len(before[0]) > 10
+    assert before == after
+    with av.open(str(dst)) as c:
+        assert [s.language for s in c.streams.audio] == ["eng", "fra"]
+
+
+def test_subtitles_copied(make_video, tiny_model, tmp_path):
+    src = make_video(frames=10, subtitles=True)
+    dst = tmp_path / "out.mp4"
+    colorize(src, dst, model=tiny_model)
+    assert packets_of(dst, "subtitle") == packets_of(src, "subtitle")
+
+
+def test_subtitles_converted_to_container_text_format(make_video, tiny_model, tmp_path):
+    src = make_video(frames=10, subtitles=True)  # mov_text, which Matroska cannot hold
+    dst = tmp_path / "out.mkv"
+    stats = colorize(src, dst, model=tiny_model)
+    with av.open(str(dst)) as c:
+        assert c.streams.subtitles[0].codec_context.name in ("subrip", "srt")
+    texts = [p[0] for p in packets_of(dst, "subtitle")[0]]
+    assert texts == [b"Hello", b"Colour ahoy"]
+    assert stats.dropped_streams == []
+
+
+def test_threaded_equals_inline(make_video, tiny_model, tmp_path):
+    src = make_video(suffix=".mkv", codec="ffv1", frames=17, audio_tracks=1)
+    a, b = tmp_path / "a.mkv", tmp_path / "b.mkv"
+    colorize(src, a, model=tiny_model, codec="ffv1", batch_size=3)
+    colorize(src, b, model=tiny_model, codec="ffv1", threaded=False)
+    fa, _ = read_video(a)
+    fb, _ = read_video(b)
+    assert len(fa) == len(fb) == 17
+    for x, y in zip(fa, fb):
+        for i in range(3):
+            assert bytes(x.planes[i]) == bytes(y.planes[i])
+
+
+def test_stats(make_video, tiny_model, tmp_path):
+    stats = colorize(make_video(frames=5), tmp_path / "o.mp4", model=tiny_model)
+    d = stats.to_dict()
+    assert d["frames"] == 5 and d["wall_seconds"] > 0
+    assert set(d["busy_seconds"]) == {"decode", "model", "colour", "encode"}
+
+
+def test_options_are_validated():
+    from vidcolor.errors import VidcolorError
+
+    with pytest.raises(VidcolorError):
+        ColorizeOptions(batch_size=0)

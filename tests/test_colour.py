@@ -1,0 +1,115 @@
+"""Colour math: Lab round trips, luma lightness, chroma from ab, pixel-format choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidcolor.colour import (
+    ab_gamut_bins,
+    chroma_from_lab,
+    colorfulness,
+    lab_to_rgb,
+    luma_to_lightness,
+    rgb_to_chroma,
+    rgb_to_lab,
+    rgb_to_luma,
+    ycbcr_to_rgb,
+)
+from vidcolor.formats import output_format, planar_format
+
+
+def test_lab_round_trip():
+    rgb = np.random.default_rng(0).random((500, 3), dtype=np.float32)
+    assert np.abs(lab_to_rgb(rgb_to_lab(rgb)) - rgb).max() < 1e-4
+
+
+def test_known_lab_values():
+    lab = rgb_to_lab(np.array([[1, 1, 1], [0, 0, 0], [1, 0, 0]], np.float32))
+    assert np.allclose(lab[0], [100, 0, 0], atol=0.05)
+    assert np.allclose(lab[1], [0, 0, 0], atol=0.05)
+    assert np.allclose(lab[2], [53.24, 80.09, 67.20], atol=0.1)  # sRGB red, CIE D65
+
+
+def test_grey_lightness_matches_lab():
+    grey = np.linspace(0, 1, 50, dtype=np.float32)
+    rgb = np.repeat(grey[:, None], 3, axis=1)
+    assert np.allclose(luma_to_lightness(grey), rgb_to_lab(rgb)[:, 0], atol=0.01)
+
+
+@pytest.mark.parametrize("matrix", ["bt601", "bt709", "bt2020"])
+def test_ycbcr_round_trip(matrix):
+    rgb = np.random.default_rng(1).random((500, 3), dtype=np.float32)
+    cb, cr = rgb_to_chroma(rgb, matrix)
+    assert np.abs(ycbcr_to_rgb(rgb_to_luma(rgb, matrix), cb, cr, matrix) - rgb).max() < 1e-5
+
+
+def test_chroma_from_lab_reproduces_the_colour():
+    rgb = np.random.default_rng(2).uniform(0.1, 0.9, (300, 3)).astype(np.float32)
+    luma = rgb_to_luma(rgb)
+    ab = rgb_to_lab(rgb)[:, 1:]
+    cb, cr = chroma_from_lab(luma, ab, "bt709")
+    back = ycbcr_to_rgb(luma, cb, cr)
+    # Hue survives; lightness is the untouched luma's, so compare chroma direction in Lab.
+    got, want = rgb_to_lab(back)[:, 1:], ab
+    cos = (got * want).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1) + 1e-6)
+    saturated = np.linalg.norm(want, axis=1) > 10
+    assert np.median(cos[saturated]) > 0.97
+
+
+def test_neutral_ab_gives_neutral_chroma():
+    cb, cr = chroma_from_lab(np.linspace(0, 1, 20, dtype=np.float32), np.zeros((20, 2), np.float32), "bt709")
+    assert np.abs(cb).max() < 1e-3 and np.abs(cr).max() < 1e-3
+
+
+def test_gamut_bins():
+    bins = ab_gamut_bins()
+    assert 200 < len(bins) < 330
+    assert [0, 0] in bins.tolist()
+
+
+def test_colorfulness_orders_images():
+    grey = np.full((8, 8, 3), 0.5, np.float32)
+    vivid = np.random.default_rng(3).random((8, 8, 3)).astype(np.float32)
+    assert colorfulness(grey) == 0.0 and colorfulness(vivid) > 50
+
+
+@pytest.mark.parametrize(
+    "codec,source,expected,exact",
+    [
+        ("libx264", "yuv420p", "yuv420p", True),
+        ("libx264", "yuvj420p", "yuv420p", True),
+        ("libx264", "gray", "yuv420p", True),
+        ("libx264", "yuv420p10le", "yuv420p10le", True),
+        ("ffv1", "yuv444p16le", "yuv444p16le", True),
+        ("prores_ks", "yuv420p10le", "yuv422p10le", True),
+        ("prores_ks", "yuv420p", "yuv422p10le", True),
+        ("libx264", "yuv444p16le", "yuv444p10le", False),
+    ],
+)
+def test_output_format(codec, source, expected, exact):
+    fmt, luma_exact = output_format(codec, planar_format(source))
+    assert (fmt.name, luma_exact) == (expected, exact)
+
+
+def test_planar_format_rejects_packed():
+    assert planar_format("rgb24") is None and planar_format("nv12") is None and planar_format("yuv420p10be") is None
+
+
+@pytest.mark.parametrize("depth,full_range", [(8, False), (8, True), (10, False)])
+def test_fast_chroma_planes_match_the_reference(depth, full_range):
+    from vidcolor.chroma import chroma_planes, lightness_table
+    from vidcolor.formats import code_range
+
+    rng = np.random.default_rng(4)
+    fmt = planar_format("yuv444p" if depth == 8 else "yuv444p10le")
+    black, white, excursion = code_range(depth, full_range)
+    luma = rng.integers(int(black), int(white) + 1, (24, 40)).astype(fmt.dtype)
+    ab = rng.uniform(-60, 60, (24, 40, 2)).astype(np.float32)
+    cb, cr = chroma_planes(luma, ab, depth, fmt, full_range, "bt709")
+    y = (luma.astype(np.float32) - black) / (white - black)
+    assert np.allclose(lightness_table(depth, full_range)[luma], luma_to_lightness(y), atol=1e-3)
+    ref_cb, ref_cr = chroma_from_lab(y, ab, "bt709")
+    mid = 2 ** (depth - 1)
+    for got, want in ((cb, ref_cb), (cr, ref_cr)):
+        assert np.abs(got.astype(np.float64) - (want * excursion + mid)).max() <= 1.0 * 2 ** (depth - 8)

@@ -1,0 +1,148 @@
+"""User mistakes and bad files: one line on stderr, exit 1, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vidcolor.cli import main
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vidcolor", "-q", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def _assert_one_line_failure(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("vidcolor: error: ")
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def _audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("aac", rate=48000, layout="mono")
+        f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        f.sample_rate, f.pts = 48000, 0
+        for p in s.encode(f):
+            c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    d = tmp_path / "work"
+    d.mkdir()
+    return d
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def test_missing_input(folder, tiny_model):
+    result = _run(["nope.mp4", "out.mp4", "--model", str(tiny_model)], folder)
+    _assert_one_line_failure(result, "nope.mp4", "no such file")
+    assert _files(folder) == set()
+
+
+def test_text_renamed_mp4(folder, tiny_model):
+    (folder / "notes.mp4").write_text("this is not a video\n" * 50)
+    result = _run(["notes.mp4", "out.mp4", "--model", str(tiny_model)], folder)
+    _assert_one_line_failure(result, "notes.mp4")
+    assert _files(folder) == {"notes.mp4"}
+
+
+def test_empty_file(folder, tiny_model):
+    (folder / "empty.mkv").write_bytes(b"")
+    result = _run(["empty.mkv", "out.mkv", "--model", str(tiny_model)], folder)
+    _assert_one_line_failure(result, "empty.mkv")
+    assert _files(folder) == {"empty.mkv"}
+
+
+def test_audio_only(folder, tiny_model):
+    _audio_only(folder / "sound.mp4")
+    result = _run(["sound.mp4", "out.mp4", "--model", str(tiny_model)], folder)
+    _assert_one_line_failure(result, "no video stream")
+    assert _files(folder) == {"sound.mp4"}
+
+
+def test_output_is_input(make_video, tiny_model, folder):
+    src = make_video(frames=2)
+    before = src.read_bytes()
+    result = _run([str(src), str(src), "--model", str(tiny_model), "--overwrite"], folder)
+    _assert_one_line_failure(result, "is the input")
+    assert src.read_bytes() == before
+
+
+def test_existing_output_needs_overwrite(make_video, tiny_model, folder):
+    src = make_video(frames=2)
+    (folder / "out.mp4").write_bytes(b"precious")
+    result = _run([str(src), "out.mp4", "--model", str(tiny_model)], folder)
+    _assert_one_line_failure(result, "--overwrite")
+    assert (folder / "out.mp4").read_bytes() == b"precious"
+    assert _run([str(src), "out.mp4", "--model", str(tiny_model), "--overwrite"], folder).returncode == 0
+    assert (folder / "out.mp4").read_bytes() != b"precious"
+    assert _files(folder) == {"out.mp4"}
+
+
+def test_output_folder_missing(make_video, tiny_model, folder):
+    result = _run([str(make_video(frames=2)), "missing/out.mp4", "--model", str(tiny_model)], folder)
+    _assert_one_line_failure(result, "does not exist")
+    assert _files(folder) == set()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_output_folder_read_only(make_video, tiny_model, folder):
+    locked = folder / "locked"
+    locked.mkdir(mode=0o500)
+    result = _run([str(make_video(frames=2)), "locked/out.mp4", "--model", str(tiny_model)], folder)
+    _assert_one_line_failure(result, "not writable")
+
+
+def test_unknown_output_extension(make_video, tiny_model, folder):
+    result = _run([str(make_video(frames=2)), "out.xyz", "--model", str(tiny_model)], folder)
+    _assert_one_line_failure(result, "out.xyz")
+    assert _files(folder) == set()
+
+
+def test_not_a_model(make_video, folder):
+    (folder / "model.onnx").write_bytes(b"garbage")
+    result = _run([str(make_video(frames=2)), "out.mp4", "--model", "model.onnx"], folder)
+    _assert_one_line_failure(result, "model")
+    assert _files(folder) == {"model.onnx"}
+
+
+def test_unknown_encoder(make_video, tiny_model, folder):
+    result = _run([str(make_video(frames=2)), "out.mp4", "--model", str(tiny_model), "--codec", "nosuchcodec"], folder)
+    _assert_one_line_failure(result, "nosuchcodec")
+    assert _files(folder) == set()
+
+
+def test_usage_error_exit_code(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["only-one-argument"])
+    assert exit_info.value.code == 2
+
+
+def test_success_writes_stats_json(make_video, tiny_model, folder):
+    import json
+
+    result = _run([str(make_video(frames=3)), "out.mp4", "--model", str(tiny_model), "--stats-json", "s.json"], folder)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((folder / "s.json").read_text())
+    assert stats["frames"] == 3
+    assert _files(folder) == {"out.mp4", "s.json"}

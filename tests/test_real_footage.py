@@ -1,0 +1,60 @@
+"""The shipped model on real film from ../shared/data (slower; CI runs it)."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from conftest import SHARED, packets_of
+
+from vidcolor import colorize
+from vidcolor.colour import colorfulness, rgb_to_lab
+
+pytestmark = pytest.mark.slow
+
+
+def _need(path):
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing; CI must run with ../shared beside the checkout")
+        pytest.skip(f"{path} not present")
+    return path
+
+
+def _frames(path, step=1):
+    with av.open(str(path)) as c:
+        return [f for i, f in enumerate(c.decode(c.streams.video[0])) if i % step == 0]
+
+
+def test_chaplin_is_coloured_with_its_soundtrack(tmp_path):
+    src = _need(SHARED / "video" / "archival" / "chaplin_street.mp4")
+    dst = tmp_path / "chaplin_colour.mp4"
+    stats = colorize(src, dst)
+    before, after = _frames(src), _frames(dst)
+    assert stats.frames == len(before) == len(after) == 241
+    assert [Fraction(f.pts) * f.time_base for f in after] == [Fraction(f.pts) * f.time_base for f in before]
+    assert packets_of(dst, "audio") == packets_of(src, "audio")
+    assert np.mean([colorfulness(f.to_ndarray(format="rgb24") / 255) for f in after[::24]]) > 8.0
+    assert np.mean([colorfulness(f.to_ndarray(format="rgb24") / 255) for f in before[::24]]) < 2.0
+
+
+@pytest.mark.parametrize("clip", ["juggle_grass.mp4", "field_play_audio.mp4"])
+def test_colour_clip_turned_grey_gets_plausible_colour(tmp_path, clip):
+    """Grass must come out green-ish, not grey: the predicted hue agrees with the true one."""
+    src = _need(SHARED / "video" / "color" / clip)
+    dst = tmp_path / "out.mp4"
+    colorize(src, dst)  # the model sees only the Y plane: a colour clip is a grey clip to it
+    truth = [f.to_ndarray(format="rgb24") / 255 for f in _frames(src, 30)]
+    ours = [f.to_ndarray(format="rgb24") / 255 for f in _frames(dst, 30)]
+    cos, ratio = [], []
+    for t, o in zip(truth, ours, strict=True):
+        ab_t, ab_o = rgb_to_lab(t[::4, ::4])[..., 1:].reshape(-1, 2), rgb_to_lab(o[::4, ::4])[..., 1:].reshape(-1, 2)
+        vivid = np.linalg.norm(ab_t, axis=1) > 15
+        sim = (ab_t * ab_o).sum(1) / (np.linalg.norm(ab_t, axis=1) * np.linalg.norm(ab_o, axis=1) + 1e-6)
+        cos.append(np.mean(sim[vivid]))
+        ratio.append(colorfulness(o) / colorfulness(t))
+    assert np.mean(cos) > 0.5, f"hue agreement {np.mean(cos):.2f}"
+    assert np.mean(ratio) > 0.4, f"colourfulness ratio {np.mean(ratio):.2f}"

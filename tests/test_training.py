@@ -1,0 +1,143 @@
+"""Training: ONNX export matches PyTorch, and a short vidcolor-train run makes a model the CLI takes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import read_video
+from vidcolor.training.export import check_parity, contract, export_onnx
+from vidcolor.training.losses import annealed_mean, bin_weights, classification_loss
+from vidcolor.training.model import ColorUNet, ModelDims
+
+from vidcolor import colorize
+from vidcolor.colour import ab_gamut_bins
+from vidcolor.errors import ModelError
+from vidcolor.model import OnnxColorizer
+
+SMALL = ModelDims(widths=(8, 8, 16, 16), blocks=(0, 1, 1, 1))
+
+
+def _model(head: str) -> ColorUNet:
+    torch.manual_seed(0)
+    bins = ab_gamut_bins()
+    dims = ModelDims(**{**SMALL.to_dict(), "head": head, "num_bins": len(bins) if head == "classification" else 0})
+    model = ColorUNet(dims).eval()
+    # Non-trivial batch-norm statistics, so the export has something to get wrong.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+@pytest.mark.parametrize("head", ["classification", "regression"])
+def test_onnx_matches_pytorch(tmp_path, head):
+    model = _model(head)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, path, contract(model, ab_gamut_bins(), 0.38, 256, {"command": "test"}))
+    assert check_parity(model, path) < 0.05
+    info = OnnxColorizer(path).info
+    assert info.head == head and info.render_size == 256 and info.training["command"] == "test"
+
+
+def test_parity_check_catches_a_mismatch(tmp_path):
+    model = _model("classification")
+    path = tmp_path / "m.onnx"
+    export_onnx(model, path, contract(model, ab_gamut_bins(), 0.38, 256, {}))
+    with torch.no_grad():
+        model.head.bias += 1.0 * torch.linspace(-3, 3, model.head.bias.numel())
+    with pytest.raises(ModelError):
+        check_parity(model, path)
+
+
+def test_annealed_mean_matches_runtime_decode(tmp_path):
+    model = _model("classification")
+    path = tmp_path / "m.onnx"
+    export_onnx(model, path, contract(model, ab_gamut_bins(), 0.38, 256, {}))
+    runtime = OnnxColorizer(path)
+    logits = torch.randn(2, len(ab_gamut_bins()), 5, 7) * 3
+    expected = annealed_mean(logits, torch.from_numpy(ab_gamut_bins()), 0.38).permute(0, 2, 3, 1).numpy()
+    assert np.abs(runtime.decode(logits.numpy()) - expected).max() < 1e-3
+
+
+def test_rebalancing_favours_rare_colours():
+    bins = ab_gamut_bins()
+    rng = np.random.default_rng(0)
+    samples = np.concatenate([rng.normal(0, 3, (5000, 2)), rng.normal([60, 60], 3, (50, 2))]).astype(np.float32)
+    weights = bin_weights(samples, bins)
+    common = np.abs(bins).sum(1).argmin()
+    rare = ((bins - [60, 60]) ** 2).sum(1).argmin()
+    assert weights[rare] > 3 * weights[common]
+
+
+def test_classification_loss_is_lowest_for_the_true_colour():
+    bins = torch.from_numpy(ab_gamut_bins())
+    target = torch.tensor([40.0, -30.0]).view(1, 2, 1, 1).expand(1, 2, 4, 4)
+    weights = torch.ones(len(bins))
+    right = torch.full((1, len(bins), 4, 4), -5.0)
+    right[:, ((bins - torch.tensor([40.0, -30.0])) ** 2).sum(1).argmin()] = 5.0
+    wrong = torch.full((1, len(bins), 4, 4), -5.0)
+    wrong[:, (bins**2).sum(1).argmin()] = 5.0
+    assert classification_loss(right, target, bins, weights) < classification_loss(wrong, target, bins, weights)
+
+
+def _photos(folder, count=12):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        image = np.zeros((96, 128, 3), np.uint8)
+        image[:48] = (235, 150, 60)  # sky (BGR), above
+        image[48:] = (40, 160, 50)  # grass, below
+        cv2.circle(image, (int(rng.integers(20, 108)), 60), 15, tuple(int(v) for v in rng.integers(0, 255, 3)), -1)
+        cv2.imwrite(str(folder / f"p{i}.png"), image)
+    return folder
+
+
+def test_short_training_run_makes_a_model_the_cli_accepts(tmp_path, make_video):
+    data = _photos(tmp_path / "photos")
+    out = tmp_path / "model.onnx"
+    summary = tmp_path / "summary.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vidcolor.training.cli",
+            "--data",
+            str(data),
+            "--steps",
+            "6",
+            "--batch-size",
+            "4",
+            "--crop",
+            "64",
+            "--val-every",
+            "3",
+            "--val-fraction",
+            "0.3",
+            "--out",
+            str(out),
+            "--summary-json",
+            str(summary),
+            "--checkpoint",
+            str(tmp_path / "ckpt.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(summary.read_text())
+    assert report["onnx_parity_max_ab"] < 0.05 and len(report["history"]) == 2
+    info = OnnxColorizer(out).info
+    assert "vidcolor-train" in info.training["command"] and info.training["steps"] == 6
+    dst = tmp_path / "out.mp4"
+    stats = colorize(make_video(frames=4), dst, model=out)
+    frames, _ = read_video(dst)
+    assert stats.frames == len(frames) == 4

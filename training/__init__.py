@@ -1,0 +1,1 @@
+"""Training for vidcolor's colorization models (installed as ``vidcolor.training``; needs torch)."""

@@ -1,0 +1,63 @@
+"""`vidcolor-train`: train a colorization model on folders of colour photos."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from .train import TrainOptions, summary_json, train
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="vidcolor-train", description=__doc__)
+    parser.add_argument(
+        "--data", type=Path, action="append", required=True, help="folder of colour photos (repeatable)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="ONNX model to write")
+    parser.add_argument("--steps", type=int, default=TrainOptions.steps)
+    parser.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
+    parser.add_argument("--crop", type=int, default=TrainOptions.crop, help="training crop size, px")
+    parser.add_argument("--lr", type=float, default=TrainOptions.lr)
+    parser.add_argument("--head", choices=["classification", "regression"], default=TrainOptions.head)
+    parser.add_argument("--temperature", type=float, default=TrainOptions.temperature)
+    parser.add_argument("--val-fraction", type=float, default=TrainOptions.val_fraction)
+    parser.add_argument("--val-every", type=int, default=TrainOptions.val_every)
+    parser.add_argument("--checkpoint", type=Path, help="resumable state file (resumes if it exists)")
+    parser.add_argument("--seed", type=int, default=TrainOptions.seed)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default)")
+    parser.add_argument("--summary-json", type=Path, help="write losses and timings here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    for folder in args.data:
+        if not folder.is_dir():
+            parser.error(f"--data {folder}: no such folder")
+    if args.steps < 1 or args.batch_size < 1 or args.crop % 16:
+        parser.error("--steps and --batch-size must be positive and --crop a multiple of 16")
+    options = TrainOptions(
+        data=tuple(args.data),
+        out=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        lr=args.lr,
+        head=args.head,
+        temperature=args.temperature,
+        val_fraction=args.val_fraction,
+        val_every=args.val_every,
+        checkpoint=args.checkpoint,
+        seed=args.seed,
+        threads=args.threads,
+        command=shlex.join(["vidcolor-train", *argv]),
+    )
+    summary = train(options)
+    if args.summary_json:
+        args.summary_json.write_text(summary_json(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

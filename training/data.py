@@ -1,0 +1,100 @@
+"""Photos for training: found under folders, split by a hash of their path, cropped and flipped."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidcolor.colour import luma_to_lightness, rgb_to_lab, rgb_to_luma
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+CACHE_SHORT_SIDE = 192  # px: photos are kept in memory at this short side
+MIN_SATURATION = 2.0  # mean |ab| under this: a greyscale photo, skipped
+
+
+def find_photos(folders: list[Path]) -> list[Path]:
+    paths = []
+    for folder in folders:
+        paths += [p for p in sorted(Path(folder).rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+    return paths
+
+
+def is_validation(path: Path, fraction: float) -> bool:
+    """Stable split: the same photo lands on the same side whatever else is in the folder."""
+    digest = hashlib.sha1(path.name.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+
+
+def load_rgb(path: Path, short_side: int = CACHE_SHORT_SIDE) -> np.ndarray | None:
+    """Decode a photo as (H, W, 3) uint8 RGB with its short side resized to `short_side`."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        return None
+    h, w = bgr.shape[:2]
+    scale = short_side / min(h, w)
+    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.cvtColor(cv2.resize(bgr, size, interpolation=interpolation), cv2.COLOR_BGR2RGB)
+
+
+@dataclass
+class PhotoSet:
+    images: list[np.ndarray]  # uint8 RGB, short side CACHE_SHORT_SIDE
+    paths: list[Path]
+
+    @classmethod
+    def load(cls, paths: list[Path]) -> PhotoSet:
+        images, kept = [], []
+        for path in paths:
+            rgb = load_rgb(path)
+            if rgb is None:
+                log.warning("skipping unreadable image %s", path)
+                continue
+            if np.abs(rgb_to_lab(rgb[::4, ::4] / 255.0)[..., 1:]).mean() < MIN_SATURATION:
+                continue
+            images.append(rgb)
+            kept.append(path)
+        return cls(images, kept)
+
+    def sample(self, rng: np.random.Generator, batch: int, crop: int) -> tuple[np.ndarray, np.ndarray]:
+        """A random batch: L input (N, 1, crop, crop) and true ab (N, 2, crop, crop), float32."""
+        rgbs = []
+        for i in rng.integers(len(self.images), size=batch):
+            image = self.images[i]
+            # Scale augmentation: crop a window of 1x to 1.5x the crop size and resize it down.
+            window = min(int(crop * rng.uniform(1.0, 1.5)), *image.shape[:2])
+            y = rng.integers(image.shape[0] - window + 1)
+            x = rng.integers(image.shape[1] - window + 1)
+            patch = image[y : y + window, x : x + window]
+            patch = cv2.resize(patch, (crop, crop), interpolation=cv2.INTER_AREA)
+            if rng.random() < 0.5:
+                patch = patch[:, ::-1]
+            rgbs.append(patch)
+        return lab_pair(np.stack(rgbs).astype(np.float32) / 255.0)
+
+    def fixed(self, crop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Centre crops of every image, for a validation loss that is the same at every step."""
+        rgbs = []
+        for image in self.images:
+            h, w = image.shape[:2]
+            y, x = (h - crop) // 2, (w - crop) // 2
+            rgbs.append(image[y : y + crop, x : x + crop])
+        return lab_pair(np.stack(rgbs).astype(np.float32) / 255.0)
+
+
+def lab_pair(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W, 3) RGB -> L of the grey video frame (N, 1, H, W) and true ab (N, 2, H, W).
+
+    The input is the lightness of the photo's luma, exactly what the runtime reads from a
+    black-and-white frame's Y plane, so training and inference see the same L.
+    """
+    lightness = luma_to_lightness(rgb_to_luma(rgb))
+    ab = rgb_to_lab(rgb)[..., 1:]
+    return lightness[:, None], np.ascontiguousarray(ab.transpose(0, 3, 1, 2))

@@ -1,0 +1,89 @@
+"""Evaluate a model on colour photos: PSNR and colourfulness against the grey baseline.
+
+    python -m vidcolor.training.evaluate --model M.onnx --data DIR [--split val|all]
+
+Each photo is turned into its luma (what a black-and-white frame carries), colorized through
+the runtime, and compared with the true photo in R'G'B'. The grey baseline is the luma itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidcolor.colour import colorfulness, rgb_to_luma
+from vidcolor.image import colorize_luma
+from vidcolor.model import OnnxColorizer
+
+from .data import find_photos, is_validation, load_rgb
+
+EVAL_SHORT_SIDE = 256  # px: photos are scored at this short side
+VAL_FRACTION = 0.1  # must match the split the model was trained with
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return 10 * np.log10(1.0 / mse) if mse > 0 else float("inf")
+
+
+@dataclass
+class Scores:
+    photos: int
+    psnr_grey: float  # dB, the luma as a grey picture against the truth
+    psnr_model: float
+    colorfulness_grey: float  # Hasler-Suesstrunk, 0-255 scale (always 0 for grey)
+    colorfulness_model: float
+    colorfulness_truth: float
+
+
+def evaluate(model: Path, photos: list[Path], threads: int | None = None) -> Scores:
+    colorizer = OnnxColorizer(model, threads=threads)
+    rows = []
+    for path in photos:
+        rgb8 = load_rgb(path, EVAL_SHORT_SIDE)
+        if rgb8 is None:
+            continue
+        truth = rgb8.astype(np.float32) / 255
+        luma = rgb_to_luma(truth)
+        grey = np.repeat(luma[..., None], 3, axis=-1)
+        ours = colorize_luma(colorizer, luma)
+        rows.append((psnr(grey, truth), psnr(ours, truth), colorfulness(ours), colorfulness(truth)))
+    if not rows:
+        raise ValueError("no readable photos to evaluate")
+    m = np.mean(rows, axis=0)
+    return Scores(len(rows), float(m[0]), float(m[1]), 0.0, float(m[2]), float(m[3]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m vidcolor.training.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--data", type=Path, action="append", required=True)
+    p.add_argument("--split", choices=["val", "all"], default="val", help="held-out photos only (default) or all")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    photos = find_photos(args.data)
+    if args.split == "val":
+        photos = [x for x in photos if is_validation(x, VAL_FRACTION)]
+    scores = evaluate(args.model, photos)
+    if args.json:
+        print(json.dumps(asdict(scores)))
+    else:
+        print(f"{scores.photos} photos ({args.split})")
+        print(f"{'':10} {'PSNR dB':>8} {'colourfulness':>14}")
+        print(f"{'grey':10} {scores.psnr_grey:8.2f} {scores.colorfulness_grey:14.1f}")
+        print(f"{'model':10} {scores.psnr_model:8.2f} {scores.colorfulness_model:14.1f}")
+        print(f"{'truth':10} {'':>8} {scores.colorfulness_truth:14.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The training loop: seeded, resumable, validation-selected, exported to ONNX at the end."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidcolor.colour import ab_gamut_bins
+
+from .data import PhotoSet, find_photos, is_validation
+from .export import check_parity, contract, export_onnx
+from .losses import annealed_mean, bin_weights, classification_loss, l1_loss
+from .model import AB_SCALE, L_SCALE, L_SHIFT, OUTPUT_STRIDE, ColorUNet, ModelDims
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    data: tuple[Path, ...]  # folders searched for photos
+    out: Path  # the ONNX model written at the end
+    steps: int = 3000  # optimizer steps
+    batch_size: int = 16  # photos per step
+    crop: int = 128  # px, square training crops
+    lr: float = 2e-3  # peak learning rate (one-cycle schedule)
+    head: str = "classification"  # "classification" (Zhang et al.) or "regression" (L1)
+    temperature: float = 0.38  # annealed-mean temperature stored for the runtime
+    render_size: int = 256  # px, the short side the runtime should render at
+    val_fraction: float = 0.1  # share of photos held out for validation
+    val_every: int = 250  # steps between validation passes
+    checkpoint: Path | None = None  # resumable state, written every val_every steps
+    seed: int = 0
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    command: str = ""  # the command line, recorded in the model's metadata
+    dims: ModelDims = field(default_factory=ModelDims)
+
+
+def _git_revision() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _to_ab(raw: torch.Tensor, head: str, bins: torch.Tensor, temperature: float) -> torch.Tensor:
+    return annealed_mean(raw, bins, temperature) if head == "classification" else raw * AB_SCALE
+
+
+def train(options: TrainOptions) -> dict:
+    """Train, export options.out, check ONNX parity; returns a summary (losses, timings)."""
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    use_amp = device.type == "cuda"
+
+    paths = find_photos(list(options.data))
+    train_paths = [p for p in paths if not is_validation(p, options.val_fraction)]
+    val_paths = [p for p in paths if is_validation(p, options.val_fraction)]
+    if not train_paths or not val_paths:
+        raise ValueError(f"need photos on both sides of the split; found {len(paths)} under {options.data}")
+    started = time.perf_counter()
+    train_set, val_set = PhotoSet.load(train_paths), PhotoSet.load(val_paths)
+    log.info(
+        "loaded %d training and %d validation photos in %.0f s",
+        len(train_set.images),
+        len(val_set.images),
+        time.perf_counter() - started,
+    )
+
+    bins_np = ab_gamut_bins()
+    dims = ModelDims(
+        **{
+            **asdict(options.dims),
+            "head": options.head,
+            "num_bins": len(bins_np) if options.head == "classification" else 0,
+        }
+    )
+    model = ColorUNet(dims).to(device).to(memory_format=torch.channels_last)
+    bins = torch.from_numpy(bins_np).to(device)
+    _, ab_sample = train_set.sample(np.random.default_rng(options.seed + 1), 256, 32)
+    weights = torch.from_numpy(bin_weights(ab_sample.transpose(0, 2, 3, 1).reshape(-1, 2)[::4], bins_np)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options.lr, total_steps=options.steps, pct_start=0.1)
+    scaler = torch.amp.GradScaler(enabled=use_amp)
+
+    step, best, history = 0, (float("inf"), None), []
+    if options.checkpoint and options.checkpoint.exists():
+        state = torch.load(options.checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        rng.bit_generator.state = state["rng"]
+        step, history = state["step"], state["history"]
+        best = state["best"] if state.get("selected_by") == "val_loss" else best
+        log.info("resumed from %s at step %d", options.checkpoint, step)
+
+    val_l, val_ab = (torch.from_numpy(a).to(device) for a in val_set.fixed(options.crop))
+
+    def objective(raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if options.head == "classification":
+            return classification_loss(raw, target, bins, weights)
+        return l1_loss(raw * AB_SCALE, target)
+
+    def validate() -> dict:
+        """Validation loss (the training objective, which selects the exported weights) and ab L1."""
+        model.eval()
+        l1, losses = [], []
+        with torch.no_grad(), torch.autocast(device.type, enabled=use_amp):
+            for i in range(0, len(val_l), 32):
+                raw = model(val_l[i : i + 32] / L_SCALE - L_SHIFT).float()
+                target = torch.nn.functional.avg_pool2d(val_ab[i : i + 32], OUTPUT_STRIDE)
+                pred = _to_ab(raw, options.head, bins, options.temperature)
+                l1.append((pred - target).abs().mean(dim=(1, 2, 3)))
+                losses.append(float(objective(raw, target)) * len(raw))
+        model.train()
+        return {"val_loss": sum(losses) / len(val_l), "val_ab_l1": float(torch.cat(l1).mean())}
+
+    model.train()
+    loop_start, running = time.perf_counter(), []
+    while step < options.steps:
+        lightness, ab = (
+            torch.from_numpy(a).to(device) for a in train_set.sample(rng, options.batch_size, options.crop)
+        )
+        target = torch.nn.functional.avg_pool2d(ab, OUTPUT_STRIDE)
+        with torch.autocast(device.type, enabled=use_amp):
+            raw = model((lightness / L_SCALE - L_SHIFT).contiguous(memory_format=torch.channels_last))
+        loss = objective(raw.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.step()
+        step += 1
+        running.append(loss.item())
+        if step % options.val_every == 0 or step == options.steps:
+            record = {
+                "step": step,
+                "train_loss": float(np.mean(running)),
+                **validate(),
+                "seconds": round(time.perf_counter() - loop_start, 1),
+            }
+            running = []
+            history.append(record)
+            log.info(
+                "step %d  train loss %.4f  val loss %.4f  val ab L1 %.3f",
+                step,
+                record["train_loss"],
+                record["val_loss"],
+                record["val_ab_l1"],
+            )
+            if record["val_loss"] < best[0]:
+                best = (record["val_loss"], {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            if options.checkpoint:
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(),
+                        "rng": rng.bit_generator.state,
+                        "step": step,
+                        "best": best,
+                        "selected_by": "val_loss",
+                        "history": history,
+                    },
+                    options.checkpoint,
+                )
+
+    if best[1] is not None:
+        model.load_state_dict(best[1])
+    model = model.cpu().float().eval()
+    info = {
+        "command": options.command,
+        "data": [str(d) for d in options.data],
+        "train_photos": len(train_set.images),
+        "val_photos": len(val_set.images),
+        "val_fraction": options.val_fraction,
+        "steps": options.steps,
+        "seed": options.seed,
+        "best_val_loss": best[0],
+        "revision": _git_revision(),
+        "machine": f"{platform.machine()} {device.type}",
+        "train_seconds": round(time.perf_counter() - loop_start, 1),
+    }
+    meta = contract(model, bins_np, options.temperature, options.render_size, info)
+    export_onnx(model, options.out, meta)
+    parity = check_parity(model, options.out)
+    summary = {**info, "onnx_parity_max_ab": parity, "history": history}
+    log.info("wrote %s", options.out)
+    return summary
+
+
+def summary_json(summary: dict) -> str:
+    return json.dumps(summary, indent=2, default=str)

@@ -1,0 +1,73 @@
+"""Per-frame colour planes: L for the model from the Y plane, and Cb/Cr from predicted ab.
+
+Colour math runs at the output's chroma resolution only; the Y plane is never touched here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from .colour import LUMA_COEFFICIENTS, luma_to_lightness
+from .formats import PlanarFormat, code_range
+
+
+@lru_cache(maxsize=16)
+def lightness_table(depth: int, full_range: bool) -> np.ndarray:
+    """L* for every luma code value at this depth and range, (2**depth,) float32."""
+    black, white, _ = code_range(depth, full_range)
+    codes = np.arange(2**depth, dtype=np.float32)
+    return luma_to_lightness((codes - black) / (white - black))
+
+
+def render_lightness(luma: np.ndarray, fmt: PlanarFormat, full_range: bool, shape: tuple[int, int]) -> np.ndarray:
+    """Y plane (H, W) of integer codes -> L* (h, w) float32 at the model's render shape."""
+    h, w = shape
+    small = cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA)
+    return lightness_table(fmt.depth, full_range)[small]
+
+
+def upsample_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """ab (h, w, 2) at model resolution -> (height, width, 2) at `size` = (width, height)."""
+    return cv2.resize(ab, size, interpolation=cv2.INTER_LINEAR)
+
+
+@lru_cache(maxsize=32)
+def _chroma_matrix(matrix: str, depth: int, full_range: bool) -> np.ndarray:
+    """(2, 4) affine map from R'G'B' in [0, 1] to Cb and Cr code values at `depth`."""
+    kr, kb = LUMA_COEFFICIENTS[matrix]
+    kg = 1 - kr - kb
+    _, _, excursion = code_range(depth, full_range)
+    mid = 2 ** (depth - 1)
+    cb = np.array([-kr, -kg, 1 - kb]) / (2 * (1 - kb))
+    cr = np.array([1 - kr, -kg, -kb]) / (2 * (1 - kr))
+    return np.array([[*(cb * excursion), mid], [*(cr * excursion), mid]], dtype=np.float32)
+
+
+def chroma_planes(
+    luma: np.ndarray,
+    ab: np.ndarray,
+    source_depth: int,
+    out: PlanarFormat,
+    full_range: bool,
+    matrix: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cb and Cr planes (integer codes of `out`) that colour a frame with Y plane `luma` by `ab`.
+
+    The same computation as `colour.chroma_from_lab`, done with OpenCV's vectorized Lab and
+    affine transforms at the chroma resolution (about 10x faster than the numpy reference).
+    """
+    height, width = luma.shape
+    size = out.chroma_size(width, height)
+    luma_small = luma if (width, height) == size else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+    lightness = lightness_table(source_depth, full_range)[luma_small]
+    lab = cv2.merge([lightness, upsample_ab(ab, size)])
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    codes = cv2.transform(rgb, _chroma_matrix(matrix, out.depth, full_range))
+    np.rint(codes, out=codes)
+    np.clip(codes, 0, 2**out.depth - 1, out=codes)
+    planes = codes.astype(out.dtype)
+    return planes[..., 0], planes[..., 1]

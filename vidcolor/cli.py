@@ -1,0 +1,138 @@
+"""`vidcolor IN OUT`: colorize a black-and-white video.
+
+Exit codes: 0 success; 1 the run failed (bad input, unwritable output, model or encoder
+error; one line on stderr, nothing written at OUT); 2 wrong command-line usage;
+130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import ColorizeOptions
+from .errors import VidcolorError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class _Terminated(BaseException):
+    """SIGTERM, turned into an exception so the run cleans up as it does for Ctrl-C."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = ColorizeOptions()
+    p = argparse.ArgumentParser(
+        prog="vidcolor",
+        description="Colorize a black-and-white video. The luma and the sound are kept as they are.",
+        epilog="Exit codes: 0 done; 1 failed (nothing written); 2 usage; 130 interrupted; 143 terminated.",
+    )
+    p.add_argument("input", type=Path, help="video to colorize")
+    p.add_argument("output", type=Path, help="colorized video to write (container from the extension)")
+    p.add_argument(
+        "--model", type=Path, default=defaults.model, help="ONNX model from vidcolor-train (default: bundled)"
+    )
+    p.add_argument(
+        "--codec", default=defaults.codec, help="video encoder: libx264 (default), libx265, ffv1, prores_ks, ..."
+    )
+    p.add_argument("--crf", type=int, default=defaults.crf, help="constant rate factor for x264/x265 (default 18)")
+    p.add_argument("--preset", default=defaults.preset, help="encoder preset for x264/x265 (default medium)")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames per model call (default 8)")
+    p.add_argument("--render-size", type=int, help="short side in px the model sees (default: the model's)")
+    p.add_argument("--threads", type=int, help="model threads (default: half the CPU cores)")
+    p.add_argument("--no-temporal", action="store_true", help="per-frame colour, no temporal smoothing")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--stats-json", type=Path, help="write the run's statistics (frames, timings) here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=f"vidcolor {__version__}")
+    return p
+
+
+def _options(args: argparse.Namespace) -> ColorizeOptions:
+    return ColorizeOptions(
+        model=args.model,
+        codec=args.codec,
+        crf=args.crf,
+        preset=args.preset,
+        batch_size=args.batch_size,
+        temporal=not args.no_temporal,
+        render_size=args.render_size,
+        threads=args.threads,
+        overwrite=args.overwrite,
+    )
+
+
+def _estimate_frames(path: Path) -> int | None:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if stream.frames:
+                return stream.frames
+            if stream.duration and stream.average_rate:
+                return round(stream.duration * stream.time_base * stream.average_rate)
+    except Exception:  # noqa: BLE001 - only for the progress bar; the run reports real errors
+        return None
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="vidcolor: %(levelname)s: %(message)s")
+
+    def terminate(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    bar = None
+    try:
+        from .run import colorize
+
+        options = _options(args)
+        progress = None
+        if not args.quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=_estimate_frames(args.input) if args.input.is_file() else None,
+                unit="frame",
+                dynamic_ncols=True,
+                desc=args.input.name,
+            )
+
+            def progress(frames: int) -> None:
+                bar.update(frames - bar.n)
+
+        stats = colorize(args.input, args.output, options, progress=progress)
+        if bar:
+            bar.close()
+        if args.stats_json:
+            args.stats_json.write_text(json.dumps(stats.to_dict(), indent=2))
+        if not args.quiet:
+            print(f"vidcolor: wrote {args.output} ({stats.frames} frames, {stats.fps:.1f} fps)", file=sys.stderr)
+        return EXIT_OK
+    except VidcolorError as e:
+        if bar:
+            bar.close()
+        print(f"vidcolor: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("vidcolor: interrupted; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _Terminated:
+        print("vidcolor: terminated; nothing written", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

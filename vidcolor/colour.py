@@ -1,0 +1,141 @@
+"""Colour math shared by the runtime and training: sRGB <-> CIELab, luma -> L, Y'CbCr.
+
+Everything here is pure numpy and works on float32 arrays with channels last.
+R'G'B' values are gamma-encoded in [0, 1] and treated as sRGB (BT.709 primaries, D65 white).
+L is CIE L* in [0, 100]; a and b are CIE a*, b* in roughly [-110, 110].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# D65 reference white, XYZ with Y = 1.
+D65_WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
+RGB_TO_XYZ = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ],
+    dtype=np.float32,
+)
+XYZ_TO_RGB = np.linalg.inv(RGB_TO_XYZ).astype(np.float32)
+
+# Luma coefficients (Kr, Kb) per Y'CbCr matrix.
+LUMA_COEFFICIENTS = {
+    "bt709": (0.2126, 0.0722),
+    "bt601": (0.299, 0.114),
+    "bt2020": (0.2627, 0.0593),
+}
+
+_LAB_EPSILON = 216 / 24389  # CIE epsilon, the linear/cube-root knee of f(t)
+_LAB_KAPPA = 24389 / 27
+
+
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(rgb, dtype=np.float32)
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    linear = np.clip(linear, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * np.power(linear, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def _lab_f(t: np.ndarray) -> np.ndarray:
+    return np.where(t > _LAB_EPSILON, np.cbrt(t), (_LAB_KAPPA * t + 16) / 116)
+
+
+def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
+    f3 = f**3
+    return np.where(f3 > _LAB_EPSILON, f3, (116 * f - 16) / _LAB_KAPPA)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB in [0, 1] -> (..., 3) Lab."""
+    xyz = srgb_to_linear(rgb) @ RGB_TO_XYZ.T / D65_WHITE
+    f = _lab_f(xyz)
+    lab = np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return lab.astype(np.float32)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """(..., 3) Lab -> (..., 3) sRGB in [0, 1], clipped to the gamut."""
+    lab = np.asarray(lab, dtype=np.float32)
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], axis=-1)
+    xyz = _lab_f_inverse(f) * D65_WHITE
+    return linear_to_srgb(xyz @ XYZ_TO_RGB.T)
+
+
+def luma_to_lightness(luma: np.ndarray) -> np.ndarray:
+    """Gamma-encoded luma Y' in [0, 1] -> L* of the neutral grey with that value.
+
+    A black-and-white frame is R' = G' = B' = Y', so this is exactly its Lab lightness.
+    """
+    linear = srgb_to_linear(np.clip(luma, 0.0, 1.0))
+    return (116 * _lab_f(linear) - 16).astype(np.float32)
+
+
+def rgb_to_luma(rgb: np.ndarray, matrix: str = "bt709") -> np.ndarray:
+    """(..., 3) R'G'B' -> Y', the grey value a video of this picture carries in its Y plane."""
+    kr, kb = LUMA_COEFFICIENTS[matrix]
+    return (kr * rgb[..., 0] + (1 - kr - kb) * rgb[..., 1] + kb * rgb[..., 2]).astype(np.float32)
+
+
+def rgb_to_chroma(rgb: np.ndarray, matrix: str = "bt709") -> tuple[np.ndarray, np.ndarray]:
+    """(..., 3) R'G'B' -> (Cb, Cr), each in [-0.5, 0.5]."""
+    kr, kb = LUMA_COEFFICIENTS[matrix]
+    luma = rgb_to_luma(rgb, matrix)
+    cb = (rgb[..., 2] - luma) / (2 * (1 - kb))
+    cr = (rgb[..., 0] - luma) / (2 * (1 - kr))
+    return cb.astype(np.float32), cr.astype(np.float32)
+
+
+def ycbcr_to_rgb(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray, matrix: str = "bt709") -> np.ndarray:
+    """Y' in [0, 1] and Cb, Cr in [-0.5, 0.5] -> (..., 3) R'G'B', clipped to [0, 1]."""
+    kr, kb = LUMA_COEFFICIENTS[matrix]
+    kg = 1 - kr - kb
+    r = luma + 2 * (1 - kr) * cr
+    b = luma + 2 * (1 - kb) * cb
+    g = (luma - kr * r - kb * b) / kg
+    return np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0).astype(np.float32)
+
+
+def chroma_from_lab(luma: np.ndarray, ab: np.ndarray, matrix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cb, Cr that give a frame with luma Y' (kept as it is) the colour ab.
+
+    luma: (H, W) Y' in [0, 1]; ab: (H, W, 2). The colour is built in Lab with the lightness of
+    the grey frame, converted to R'G'B', and only its colour differences are kept, so the
+    decoder's R'G'B' is the Lab colour shifted to the untouched luma.
+    """
+    lightness = luma_to_lightness(luma)
+    rgb = lab_to_rgb(np.concatenate([lightness[..., None], ab], axis=-1))
+    return rgb_to_chroma(rgb, matrix)
+
+
+def colorfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk (2003) colourfulness of an (H, W, 3) R'G'B' image in [0, 1], 0-255 scale."""
+    rgb = np.asarray(rgb, dtype=np.float64) * 255
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def ab_gamut_bins(step: float = 10.0) -> np.ndarray:
+    """Centres of the quantized ab grid cells that hold some in-gamut sRGB colour, (Q, 2).
+
+    Zhang et al. (2016) quantize ab with a grid step of 10 and keep the 313 in-gamut cells;
+    this computes that set from the sRGB gamut instead of shipping a table.
+    """
+    grid = np.arange(-110, 110 + step, step, dtype=np.float32)
+    # Dense sample of the sRGB cube; every cell any sRGB colour falls in is in the gamut.
+    levels = np.linspace(0, 1, 64, dtype=np.float32)
+    rgb = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    ab = rgb_to_lab(rgb)[:, 1:]
+    index = np.round((ab - grid[0]) / step).astype(np.int64)
+    index = np.clip(index, 0, len(grid) - 1)
+    occupied = np.zeros((len(grid), len(grid)), dtype=bool)
+    occupied[index[:, 0], index[:, 1]] = True
+    ia, ib = np.nonzero(occupied)
+    return np.stack([grid[ia], grid[ib]], axis=-1).astype(np.float32)

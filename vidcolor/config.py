@@ -1,0 +1,43 @@
+"""Options of a colorization run; each field is one CLI flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import VidcolorError
+from .model import DEFAULT_MODEL
+
+# Encoders whose quality is set by a constant rate factor and speed by a preset.
+CRF_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9")
+
+
+@dataclass(frozen=True)
+class ColorizeOptions:
+    model: Path = DEFAULT_MODEL  # ONNX model made by vidcolor-train
+    codec: str = "libx264"  # video encoder
+    crf: int = 18  # constant rate factor for CRF_CODECS; lower is better quality
+    preset: str = "medium"  # encoder speed preset (libx264/libx265)
+    batch_size: int = 8  # frames per model call
+    temporal: bool = True  # temporal smoothing of colour (per-frame colour when False)
+    render_size: int | None = None  # px, short side the model sees; None = the model's preference
+    threads: int | None = None  # ONNX Runtime intra-op threads; None = half the CPU cores
+    overwrite: bool = False  # replace an existing output
+    threaded: bool = True  # run stages in threads (False: the single-thread reference path)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise VidcolorError(f"batch size must be at least 1, not {self.batch_size}")
+        if not 0 <= self.crf <= 63:
+            raise VidcolorError(f"crf must be between 0 and 63, not {self.crf}")
+        if self.render_size is not None and self.render_size < 16:
+            raise VidcolorError(f"render size must be at least 16 px, not {self.render_size}")
+
+    def encoder_options(self) -> dict[str, str]:
+        if self.codec in ("libx264", "libx265"):
+            return {"crf": str(self.crf), "preset": self.preset}
+        if self.codec in CRF_CODECS:
+            return {"crf": str(self.crf)}
+        if self.codec == "prores_ks":
+            return {"profile": "3"}  # ProRes 422 HQ (4444 is chosen by the 4:4:4 pixel format)
+        return {}

@@ -1,0 +1,23 @@
+"""The exceptions vidcolor raises; each also inherits the built-in it is a kind of."""
+
+from __future__ import annotations
+
+
+class VidcolorError(Exception):
+    """Base class: a failure the CLI reports as one line, without a traceback."""
+
+
+class InputError(VidcolorError, ValueError):
+    """The input is missing, unreadable, not media, or has no video stream."""
+
+
+class OutputError(VidcolorError, OSError):
+    """The output cannot be written: it exists, is the input, or its folder is missing or read-only."""
+
+
+class ModelError(VidcolorError, RuntimeError):
+    """The model file is missing, is not a vidcolor model, or fails its checks."""
+
+
+class EncodeError(VidcolorError, RuntimeError):
+    """The encoder or muxer refused the requested settings or failed while writing."""

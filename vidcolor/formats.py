@@ -1,0 +1,107 @@
+"""Pixel formats: which planar Y'CbCr layout a frame is in, and which one the encoder gets.
+
+The Y plane is never converted: output luma is the input's sample for sample (shifted left
+only when the encoder needs a greater bit depth, which is exact and reversible).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+_PLANAR = re.compile(r"^(?P<family>yuvj|yuv|gray)(?P<sub>4[0-4][0-4]|41[01])?p?(?P<depth>\d+)?(?P<endian>le|be)?$")
+_SUBSAMPLING = {"444": (0, 0), "422": (1, 0), "420": (1, 1), "440": (0, 1), "411": (2, 0), "410": (2, 2)}
+
+
+@dataclass(frozen=True)
+class PlanarFormat:
+    """A planar Y'CbCr (or grey) pixel format."""
+
+    name: str  # FFmpeg's name, e.g. "yuv420p10le"
+    depth: int  # bits per sample
+    log2_chroma_w: int  # chroma planes are width >> this...
+    log2_chroma_h: int  # ...and height >> this (rounded up)
+    grey: bool  # no chroma planes
+    full_range: bool  # a yuvj* format: full range implied by the name
+
+    @property
+    def dtype(self) -> type:
+        return np.uint8 if self.depth <= 8 else np.uint16
+
+    def chroma_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) of a chroma plane for a frame of this size."""
+        return -(-width >> self.log2_chroma_w), -(-height >> self.log2_chroma_h)
+
+
+def planar_format(name: str) -> PlanarFormat | None:
+    """Parse an FFmpeg pixel format name; None if it is not little-endian planar Y'CbCr or grey."""
+    m = _PLANAR.match(name)
+    if not m or m["endian"] == "be" or (m["depth"] and not m["endian"]):
+        return None
+    grey = m["family"] == "gray"
+    if grey == bool(m["sub"]):
+        return None
+    cw, ch = (0, 0) if grey else _SUBSAMPLING[m["sub"]]
+    return PlanarFormat(name, int(m["depth"] or 8), cw, ch, grey, m["family"] == "yuvj")
+
+
+def _with_depth(base: str, depth: int) -> str:
+    return base if depth == 8 else f"{base}{depth}le"
+
+
+def output_format(codec: str, source: PlanarFormat) -> tuple[PlanarFormat, bool]:
+    """The planar format to encode a colorized `source` frame with `codec`.
+
+    Returns (format, luma_exact): luma_exact is False when the codec cannot hold the source's
+    bit depth and luma has to be rounded down.
+    """
+    supported = {f.name for f in av.Codec(codec, "w").video_formats or []}
+    candidates = [p for p in (planar_format(n) for n in supported) if p and not p.grey and not p.full_range]
+    if not candidates:
+        raise ValueError(f"encoder {codec} takes no planar Y'CbCr format")
+    if source.grey:
+        # A grey source gains chroma planes: 4:2:0, the usual delivery layout, unless the codec lacks it.
+        want_w, want_h = 1, 1
+    else:
+        want_w, want_h = source.log2_chroma_w, source.log2_chroma_h
+
+    def cost(p: PlanarFormat) -> tuple:
+        lossless = p.depth >= source.depth
+        # Prefer: luma kept exactly, then the same chroma layout, else the coarsest finer one, then the least depth.
+        finer = p.log2_chroma_w <= want_w and p.log2_chroma_h <= want_h
+        same = (p.log2_chroma_w, p.log2_chroma_h) == (want_w, want_h)
+        return (not lossless, not same, not finer, abs(p.depth - source.depth), -(p.log2_chroma_w + p.log2_chroma_h))
+
+    best = min(candidates, key=cost)
+    return best, best.depth >= source.depth
+
+
+def matrix_name(colorspace: int, height: int) -> str:
+    """The Y'CbCr matrix of a frame, from FFmpeg's AVColorSpace; unspecified guessed by size as players do."""
+    if colorspace == 1:
+        return "bt709"
+    if colorspace in (5, 6, 4):  # BT.470BG, SMPTE 170M, FCC
+        return "bt601"
+    if colorspace in (9, 10):
+        return "bt2020"
+    return "bt709" if height >= 720 else "bt601"
+
+
+def plane_array(frame: av.VideoFrame, index: int, dtype: type) -> np.ndarray:
+    """A writable (height, width) view of one plane of `frame`, without its line padding."""
+    plane = frame.planes[index]
+    itemsize = np.dtype(dtype).itemsize
+    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
+    return rows[:, : plane.width]
+
+
+def code_range(depth: int, full_range: bool) -> tuple[float, float, float]:
+    """(black, white, chroma_scale) code values for luma and the chroma excursion at this depth."""
+    if full_range:
+        top = float(2**depth - 1)
+        return 0.0, top, top
+    scale = float(2 ** (depth - 8))
+    return 16 * scale, 235 * scale, 224 * scale

@@ -1,0 +1,163 @@
+"""Opening the input and the output: validation, stream set-up, packet copy and subtitle conversion."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from .errors import EncodeError, InputError, OutputError
+
+log = logging.getLogger(__name__)
+
+# Subtitle codecs carrying plain UTF-8 text, convertible without loss when a container lacks one.
+_TEXT_SUBTITLES = ("subrip", "mov_text", "text")
+
+
+def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
+    """Refuses, before anything is opened or written, what would fail or damage a file."""
+    if not src.exists():
+        raise InputError(f"{src}: no such file")
+    if not src.is_file():
+        raise InputError(f"{src}: not a file")
+    if not os.access(src, os.R_OK):
+        raise InputError(f"{src}: not readable (permission denied)")
+    if dst.exists() and (dst.resolve() == src.resolve() or os.path.samefile(src, dst)):
+        raise OutputError(f"{dst}: output is the input; choose another output path")
+    if dst.exists() and not overwrite:
+        raise OutputError(f"{dst}: already exists; pass --overwrite to replace it")
+    if dst.exists() and dst.is_dir():
+        raise OutputError(f"{dst}: is a folder")
+    folder = dst.parent
+    if not folder.is_dir():
+        raise OutputError(f"{folder}: output folder does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{folder}: output folder is not writable")
+
+
+def open_input(src: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(src), metadata_errors="replace")
+    except (av.FFmpegError, UnicodeDecodeError) as e:
+        raise InputError(f"{src}: not a video file vidcolor can read ({e})") from e
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{src}: has no video stream")
+    return container
+
+
+def open_output(temp: Path, dst: Path) -> av.container.OutputContainer:
+    """Opens the temporary file that becomes `dst`; the container is chosen by dst's extension."""
+    try:
+        return av.open(str(temp), "w")
+    except ValueError as e:
+        raise OutputError(f"{dst}: no known container for the extension '{dst.suffix}' (use .mp4, .mkv, .mov)") from e
+    except av.FFmpegError as e:
+        raise OutputError(f"{dst}: cannot create output ({e})") from e
+
+
+@dataclass
+class CopiedStream:
+    """An input stream whose packets go to the output unchanged (or with text-only conversion)."""
+
+    source: av.stream.Stream
+    target: av.stream.Stream
+    convert: str | None = None  # "mov_text->subrip" style conversion of text subtitles, else None
+
+
+@dataclass
+class StreamPlan:
+    copied: dict[int, CopiedStream] = field(default_factory=dict)  # by input stream index
+    dropped: list[str] = field(default_factory=list)  # descriptions of streams left out
+
+
+def _describe(stream: av.stream.Stream) -> str:
+    name = stream.codec_context.name if stream.codec_context else "data"
+    language = stream.metadata.get("language")
+    return f"stream #{stream.index} ({stream.type} {name}{', ' + language if language else ''})"
+
+
+def plan_copies(inp: av.container.InputContainer, out: av.container.OutputContainer, video_index: int) -> StreamPlan:
+    """Adds an output stream for every input stream but the colorized one, in input order."""
+    plan = StreamPlan()
+    supported = out.supported_codecs
+    for stream in inp.streams:
+        if stream.index == video_index:
+            continue
+        codec = stream.codec_context.name if stream.codec_context else None
+        if stream.type == "data" and "timecode" in stream.metadata:
+            # A QuickTime timecode track: the muxer rebuilds it from the video stream's metadata.
+            continue
+        if stream.type == "subtitle" and codec in _TEXT_SUBTITLES and codec not in supported:
+            target_codec = next((c for c in _TEXT_SUBTITLES[:2] if c in supported), None)
+            if target_codec:
+                target = out.add_mux_stream(target_codec)
+                target.time_base = stream.time_base
+                target.metadata.update(stream.metadata)
+                plan.copied[stream.index] = CopiedStream(stream, target, f"{codec}->{target_codec}")
+                log.info("converting %s to %s (text only, lossless)", _describe(stream), target_codec)
+                continue
+        if codec is not None and codec not in supported and stream.type != "data":
+            plan.dropped.append(_describe(stream))
+            log.warning("leaving out %s: the %s container cannot hold it", _describe(stream), out.format.name)
+            continue
+        try:
+            target = out.add_stream_from_template(stream)
+        except (ValueError, av.FFmpegError) as e:
+            plan.dropped.append(_describe(stream))
+            log.warning("leaving out %s: %s", _describe(stream), e)
+            continue
+        target.metadata.update(stream.metadata)
+        plan.copied[stream.index] = CopiedStream(stream, target)
+    return plan
+
+
+def _subtitle_text(payload: bytes, codec: str) -> bytes:
+    if codec == "mov_text":
+        (length,) = struct.unpack(">H", payload[:2]) if len(payload) >= 2 else (0,)
+        return payload[2 : 2 + length]
+    return payload
+
+
+def is_subtitle_gap(packet: av.Packet) -> bool:
+    """An empty QuickTime text sample: the mov muxer's own "clear the screen" marker between cues."""
+    codec = packet.stream.codec_context.name if packet.stream.codec_context else ""
+    return codec == "mov_text" and bytes(packet) == b"\x00\x00"
+
+
+def convert_subtitle(packet: av.Packet, conversion: str) -> av.Packet:
+    """A text subtitle packet re-wrapped for another container's text format; timing unchanged."""
+    source, target = conversion.split("->")
+    text = _subtitle_text(bytes(packet), source)
+    payload = struct.pack(">H", len(text)) + text if target == "mov_text" else text
+    converted = av.Packet(payload)
+    converted.pts, converted.dts, converted.duration = packet.pts, packet.dts, packet.duration
+    converted.time_base = packet.time_base
+    return converted
+
+
+def setup_video_stream(
+    out: av.container.OutputContainer,
+    source: av.video.stream.VideoStream,
+    codec: str,
+    options: dict[str, str],
+) -> av.video.stream.VideoStream:
+    """The colorized video stream, configured from the input stream; frame geometry comes later."""
+    rate = source.average_rate or source.guessed_rate or Fraction(25)
+    try:
+        stream = out.add_stream(codec, rate=rate, options=options)
+    except (ValueError, av.FFmpegError) as e:
+        raise EncodeError(f"encoder {codec!r} is not available: {e}") from e
+    stream.time_base = source.time_base
+    stream.codec_context.time_base = source.time_base
+    if source.sample_aspect_ratio:
+        stream.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
+    for key, value in source.metadata.items():
+        if key not in ("encoder", "rotate", "handler_name", "vendor_id"):
+            stream.metadata[key] = value
+    return stream

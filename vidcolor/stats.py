@@ -1,0 +1,32 @@
+"""What a run did: frames, time, where the time went, and what happened to each stream."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class RunStats:
+    input: str
+    output: str
+    frames: int = 0  # video frames written (= frames decoded)
+    wall_seconds: float = 0.0
+    busy_seconds: dict[str, float] = field(default_factory=dict)  # per stage, excluding waits
+    model: str = ""
+    backend: str = "onnxruntime-cpu"
+    codec: str = ""
+    pixel_format: str = ""  # of the output video
+    luma_exact: bool = True  # output Y plane equals the input's (False only if the encoder lacks the depth)
+    render_shape: tuple[int, int] = (0, 0)  # (height, width) the model saw
+    copied_streams: list[str] = field(default_factory=list)
+    dropped_streams: list[str] = field(default_factory=list)
+    damaged_packets: int = 0  # video packets the decoder rejected
+    repaired_timestamps: int = 0  # frames whose missing or repeated pts had to be made up
+    peak_rss_mb: float = 0.0  # the process's peak resident memory at the end of the run
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_seconds if self.wall_seconds else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "fps": round(self.fps, 3)}
