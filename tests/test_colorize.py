@@ -87,12 +87,18 @@ def test_regression_head_model(make_video, tmp_path):
     assert _chroma_spread(after[0]) > 2
 
 
-def test_ten_bit_stays_ten_bit(make_video, tiny_model, tmp_path):
+@pytest.mark.parametrize(
+    "codec,suffix,expected",
+    [("libx264", ".mp4", "yuv420p10le"), ("libx265", ".mkv", "yuv420p10le"), ("ffv1", ".mkv", "yuv420p10le"),
+     ("prores_ks", ".mov", "yuv422p10le")],
+)
+def test_ten_bit_stays_ten_bit(make_video, tiny_model, tmp_path, codec, suffix, expected):
     src = make_video(suffix=".mkv", codec="ffv1", pix_fmt="yuv420p10le", frames=4)
-    dst = tmp_path / "out.mkv"
-    stats = colorize(src, dst, model=tiny_model, codec="libx264")
+    dst = tmp_path / f"out{suffix}"
+    stats = colorize(src, dst, model=tiny_model, codec=codec)
     after, _ = read_video(dst)
-    assert stats.pixel_format == "yuv420p10le" and after[0].format.name == "yuv420p10le"
+    assert stats.pixel_format == expected and after[0].format.name == expected
+    assert len(after) == 4 and _chroma_spread(after[0]) > 5 * 4
 
 
 def test_grey_pixel_format_gains_chroma_and_keeps_luma(make_video, tiny_model, tmp_path):
@@ -183,3 +189,11 @@ def test_options_are_validated():
 
     with pytest.raises(VidcolorError):
         ColorizeOptions(batch_size=0)
+
+
+def test_stream_order_kept(make_video, tiny_model, tmp_path):
+    src = make_video(frames=5, audio_tracks=1, subtitles=True)
+    dst = tmp_path / "out.mp4"
+    colorize(src, dst, model=tiny_model)
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        assert [s.type for s in a.streams] == [s.type for s in b.streams] == ["video", "audio", "subtitle"]

@@ -146,3 +146,22 @@ def test_success_writes_stats_json(make_video, tiny_model, folder):
     stats = json.loads((folder / "s.json").read_text())
     assert stats["frames"] == 3
     assert _files(folder) == {"out.mp4", "s.json"}
+
+
+@pytest.mark.parametrize("signum,code", [(2, 130), (15, 143)])
+def test_interrupt_leaves_nothing(make_video, tiny_model, folder, signum, code):
+    import signal
+    import time
+
+    src = make_video(frames=600, width=320, height=240)
+    process = subprocess.Popen([sys.executable, "-m", "vidcolor", "-q", str(src), "out.mp4", "--model",
+                                str(tiny_model), "--batch-size", "2"], cwd=folder, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(folder.glob(".out.vidcolor-*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert list(folder.glob(".out.vidcolor-*")), "the run never started writing"
+    process.send_signal(signal.Signals(signum))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert _files(folder) == set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -82,12 +83,19 @@ def _describe(stream: av.stream.Stream) -> str:
     return f"stream #{stream.index} ({stream.type} {name}{', ' + language if language else ''})"
 
 
-def plan_copies(inp: av.container.InputContainer, out: av.container.OutputContainer, video_index: int) -> StreamPlan:
-    """Adds an output stream for every input stream but the colorized one, in input order."""
+def plan_streams(
+    inp: av.container.InputContainer,
+    out: av.container.OutputContainer,
+    video_index: int,
+    add_video: Callable[[], av.video.stream.VideoStream],
+) -> tuple[av.video.stream.VideoStream, StreamPlan]:
+    """Adds the output streams in input order: `add_video()` for the colorized one, copies for the rest."""
     plan = StreamPlan()
     supported = out.supported_codecs
+    video = None
     for stream in inp.streams:
         if stream.index == video_index:
+            video = add_video()
             continue
         codec = stream.codec_context.name if stream.codec_context else None
         if stream.type == "data" and "timecode" in stream.metadata:
@@ -114,7 +122,7 @@ def plan_copies(inp: av.container.InputContainer, out: av.container.OutputContai
             continue
         target.metadata.update(stream.metadata)
         plan.copied[stream.index] = CopiedStream(stream, target)
-    return plan
+    return video, plan
 
 
 def _subtitle_text(payload: bytes, codec: str) -> bytes:

@@ -30,7 +30,7 @@ from .media import (
     is_subtitle_gap,
     open_input,
     open_output,
-    plan_copies,
+    plan_streams,
     setup_video_stream,
 )
 from .model import OnnxColorizer
@@ -86,6 +86,7 @@ class _Job:
         self.out_fmt: PlanarFormat | None = None
         self.last_pts: int | None = None
         self.rotation = 0  # display rotation of the input, degrees
+        self.decoded = 0  # video frames decoded so far
 
     # -- stages -------------------------------------------------------------------------------
 
@@ -94,7 +95,7 @@ class _Job:
         frames_in_batch = 0
         video_index = self.video.index
         copied = self.plan.copied
-        for packet in self.inp.demux():
+        for packet in self._demux():
             index = packet.stream.index
             if index == video_index:
                 for frame in self._decode_packet(packet):
@@ -107,6 +108,18 @@ class _Job:
                 batch, frames_in_batch = [], 0
         if batch:
             yield batch
+
+    def _demux(self) -> Iterator[av.Packet]:
+        packets = self.inp.demux()
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError as e:
+                where = f"after frame {self.decoded}" if self.decoded else "before the first frame"
+                raise InputError(f"{self.src}: read error {where} ({e})") from e
+            yield packet
 
     def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:
@@ -129,6 +142,7 @@ class _Job:
             self.stats.repaired_timestamps += 1
             frame.pts = pts
         self.last_pts = pts
+        self.decoded += 1
         return FrameItem(frame, fmt)
 
     def _ticks_per_frame(self) -> int:
@@ -276,10 +290,14 @@ def colorize(
     clock = StageClock()
     try:
         job.out = open_output(temp, dst)
-        job.plan = plan_copies(job.inp, job.out, job.video.index)
+        job.out_video, job.plan = plan_streams(
+            job.inp,
+            job.out,
+            job.video.index,
+            lambda: setup_video_stream(job.out, job.video, options.codec, options.encoder_options()),
+        )
         job.stats.copied_streams = [f"#{i}" for i in job.plan.copied]
         job.stats.dropped_streams = list(job.plan.dropped)
-        job.out_video = setup_video_stream(job.out, job.video, options.codec, options.encoder_options())
         job.out.metadata.update({k: v for k, v in job.inp.metadata.items() if k != "encoder"})
         stages = [("decode", job.decode), ("model", job.model), ("colour", job.colour), ("encode", job.encode)]
         done = run_threaded(stages, clock=clock) if options.threaded else run_inline(stages, clock)
