@@ -89,8 +89,12 @@ def test_regression_head_model(make_video, tmp_path):
 
 @pytest.mark.parametrize(
     "codec,suffix,expected",
-    [("libx264", ".mp4", "yuv420p10le"), ("libx265", ".mkv", "yuv420p10le"), ("ffv1", ".mkv", "yuv420p10le"),
-     ("prores_ks", ".mov", "yuv422p10le")],
+    [
+        ("libx264", ".mp4", "yuv420p10le"),
+        ("libx265", ".mkv", "yuv420p10le"),
+        ("ffv1", ".mkv", "yuv420p10le"),
+        ("prores_ks", ".mov", "yuv422p10le"),
+    ],
 )
 def test_ten_bit_stays_ten_bit(make_video, tiny_model, tmp_path, codec, suffix, expected):
     src = make_video(suffix=".mkv", codec="ffv1", pix_fmt="yuv420p10le", frames=4)

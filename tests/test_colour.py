@@ -106,10 +106,32 @@ def test_fast_chroma_planes_match_the_reference(depth, full_range):
     black, white, excursion = code_range(depth, full_range)
     luma = rng.integers(int(black), int(white) + 1, (24, 40)).astype(fmt.dtype)
     ab = rng.uniform(-60, 60, (24, 40, 2)).astype(np.float32)
-    cb, cr = chroma_planes(luma, ab, depth, fmt, full_range, "bt709")
+    cb, cr = chroma_planes(luma, ab, depth, fmt, full_range, "bt709", guided=False)
     y = (luma.astype(np.float32) - black) / (white - black)
     assert np.allclose(lightness_table(depth, full_range)[luma], luma_to_lightness(y), atol=1e-3)
     ref_cb, ref_cr = chroma_from_lab(y, ab, "bt709")
     mid = 2 ** (depth - 1)
     for got, want in ((cb, ref_cb), (cr, ref_cr)):
         assert np.abs(got.astype(np.float64) - (want * excursion + mid)).max() <= 1.0 * 2 ** (depth - 8)
+
+
+def test_guided_upsampling_keeps_colour_inside_edges():
+    from vidcolor.chroma import resize_ab, upsample_ab
+
+    # A bright square on a dark ground; its colour, known only at 1/8 size, must not bleed out.
+    lightness = np.full((128, 128), 20.0, np.float32)
+    lightness[40:88, 40:88] = 80.0
+    ab_true = np.zeros((128, 128, 2), np.float32)
+    ab_true[40:88, 40:88] = (50.0, 40.0)
+    import cv2
+
+    ab_small = cv2.resize(ab_true, (16, 16), interpolation=cv2.INTER_AREA)
+    guided = upsample_ab(ab_small, lightness)
+    plain = resize_ab(ab_small, (128, 128))
+    ring = np.zeros((128, 128), bool)
+    ring[34:94, 34:94] = True
+    ring[40:88, 40:88] = False  # just outside the square
+    inside = np.zeros((128, 128), bool)
+    inside[42:86, 42:86] = True
+    assert np.abs(guided[ring]).mean() < 0.5 * np.abs(plain[ring]).mean()
+    assert np.abs(guided[inside] - ab_true[inside]).mean() < np.abs(plain[inside] - ab_true[inside]).mean()

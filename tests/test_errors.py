@@ -154,8 +154,12 @@ def test_interrupt_leaves_nothing(make_video, tiny_model, folder, signum, code):
     import time
 
     src = make_video(frames=600, width=320, height=240)
-    process = subprocess.Popen([sys.executable, "-m", "vidcolor", "-q", str(src), "out.mp4", "--model",
-                                str(tiny_model), "--batch-size", "2"], cwd=folder, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vidcolor", "-q", str(src), "out.mp4", "--model", str(tiny_model), "--batch-size", "2"],
+        cwd=folder,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not list(folder.glob(".out.vidcolor-*")) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -29,8 +29,35 @@ def render_lightness(luma: np.ndarray, fmt: PlanarFormat, full_range: bool, shap
     return lightness_table(fmt.depth, full_range)[small]
 
 
-def upsample_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """ab (h, w, 2) at model resolution -> (height, width, 2) at `size` = (width, height)."""
+GUIDE_RADIUS = 2  # px at model resolution: the window of the local linear model ab = a * L + b
+GUIDE_EPSILON = 1e-3  # regularization in (L / 100)^2 units: edges weaker than ~3 L* are smoothed over
+
+
+def upsample_ab(ab: np.ndarray, lightness: np.ndarray | None = None) -> np.ndarray:
+    """ab (h, w, 2) at model resolution -> the size of `lightness` (H, W), guided by it.
+
+    Fast guided filter (He & Sun 2015): fit ab = a * L + b in small windows at the model's
+    resolution, then apply the upsampled a and b to the full-resolution L, so colour edges
+    follow the picture's edges instead of bleeding across them.
+    """
+    height, width = lightness.shape
+    h, w = ab.shape[:2]
+    guide_hi = lightness * np.float32(1 / 100)
+    guide = cv2.resize(guide_hi, (w, h), interpolation=cv2.INTER_AREA)
+    window = (2 * GUIDE_RADIUS + 1, 2 * GUIDE_RADIUS + 1)
+    mean_i = cv2.blur(guide, window)[..., None]
+    mean_p = cv2.blur(ab, window)
+    cov_ip = cv2.blur(guide[..., None] * ab, window) - mean_i * mean_p
+    var_i = cv2.blur(guide * guide, window)[..., None] - mean_i * mean_i
+    a = cov_ip / (var_i + GUIDE_EPSILON)
+    b = mean_p - a * mean_i
+    a_hi = cv2.resize(cv2.blur(a, window), (width, height), interpolation=cv2.INTER_LINEAR)
+    b_hi = cv2.resize(cv2.blur(b, window), (width, height), interpolation=cv2.INTER_LINEAR)
+    return a_hi * guide_hi[..., None] + b_hi
+
+
+def resize_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """ab (h, w, 2) -> (height, width, 2) at `size` = (width, height), bilinear (no guidance)."""
     return cv2.resize(ab, size, interpolation=cv2.INTER_LINEAR)
 
 
@@ -53,6 +80,7 @@ def chroma_planes(
     out: PlanarFormat,
     full_range: bool,
     matrix: str,
+    guided: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cb and Cr planes (integer codes of `out`) that colour a frame with Y plane `luma` by `ab`.
 
@@ -63,7 +91,7 @@ def chroma_planes(
     size = out.chroma_size(width, height)
     luma_small = luma if (width, height) == size else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
     lightness = lightness_table(source_depth, full_range)[luma_small]
-    lab = cv2.merge([lightness, upsample_ab(ab, size)])
+    lab = cv2.merge([lightness, upsample_ab(ab, lightness) if guided else resize_ab(ab, size)])
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     codes = cv2.transform(rgb, _chroma_matrix(matrix, out.depth, full_range))
