@@ -201,3 +201,14 @@ def test_stream_order_kept(make_video, tiny_model, tmp_path):
     colorize(src, dst, model=tiny_model)
     with av.open(str(src)) as a, av.open(str(dst)) as b:
         assert [s.type for s in a.streams] == [s.type for s in b.streams] == ["video", "audio", "subtitle"]
+
+
+def test_full_range_mjpeg_keeps_range_and_luma(make_video, tiny_model, tmp_path):
+    src = make_video(suffix=".mkv", codec="mjpeg", pix_fmt="yuvj420p", color_range=2, frames=3)
+    dst = tmp_path / "out.mkv"
+    stats = colorize(src, dst, model=tiny_model, codec="ffv1")
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert before[0].format.name == "yuvj420p"
+    assert stats.pixel_format == "yuv420p" and after[0].color_range == 2
+    assert np.array_equal(_luma(before[2]), _luma(after[2]))

@@ -8,7 +8,6 @@ import pytest
 from vidcolor.colour import (
     ab_gamut_bins,
     chroma_from_lab,
-    colorfulness,
     lab_to_rgb,
     luma_to_lightness,
     rgb_to_chroma,
@@ -17,6 +16,7 @@ from vidcolor.colour import (
     ycbcr_to_rgb,
 )
 from vidcolor.formats import output_format, planar_format
+from vidcolor.metrics import colorfulness, psnr, ssim
 
 
 def test_lab_round_trip():
@@ -135,3 +135,12 @@ def test_guided_upsampling_keeps_colour_inside_edges():
     inside[42:86, 42:86] = True
     assert np.abs(guided[ring]).mean() < 0.5 * np.abs(plain[ring]).mean()
     assert np.abs(guided[inside] - ab_true[inside]).mean() < np.abs(plain[inside] - ab_true[inside]).mean()
+
+
+def test_psnr_and_ssim():
+    rng = np.random.default_rng(5)
+    a = rng.random((32, 32, 3)).astype(np.float32)
+    noisy = np.clip(a + rng.normal(0, 0.05, a.shape), 0, 1)
+    assert psnr(a, a) == float("inf") and abs(ssim(a, a) - 1) < 1e-9
+    assert 20 < psnr(a, noisy) < 30
+    assert ssim(a, noisy) < ssim(a, np.clip(a + rng.normal(0, 0.01, a.shape), 0, 1)) < 1

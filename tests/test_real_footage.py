@@ -11,7 +11,8 @@ import pytest
 from conftest import SHARED, packets_of
 
 from vidcolor import colorize
-from vidcolor.colour import colorfulness, rgb_to_lab
+from vidcolor.colour import rgb_to_lab
+from vidcolor.metrics import colorfulness
 
 pytestmark = pytest.mark.slow
 

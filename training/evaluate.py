@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.colour import colorfulness, rgb_to_luma
+from vidcolor.colour import rgb_to_luma
 from vidcolor.image import colorize_luma
+from vidcolor.metrics import colorfulness, psnr, ssim
 from vidcolor.model import OnnxColorizer
 
 from .data import find_photos, is_validation, load_rgb
@@ -26,16 +27,14 @@ EVAL_SHORT_SIDE = 256  # px: photos are scored at this short side
 VAL_FRACTION = 0.1  # must match the split the model was trained with
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return 10 * np.log10(1.0 / mse) if mse > 0 else float("inf")
-
-
 @dataclass
 class Scores:
     photos: int
     psnr_grey: float  # dB, the luma as a grey picture against the truth
     psnr_model: float
+    psnr_model_unguided: float  # the same model with plain bilinear ab upsampling
+    ssim_grey: float
+    ssim_model: float
     colorfulness_grey: float  # Hasler-Suesstrunk, 0-255 scale (always 0 for grey)
     colorfulness_model: float
     colorfulness_truth: float
@@ -52,11 +51,22 @@ def evaluate(model: Path, photos: list[Path], threads: int | None = None) -> Sco
         luma = rgb_to_luma(truth)
         grey = np.repeat(luma[..., None], 3, axis=-1)
         ours = colorize_luma(colorizer, luma)
-        rows.append((psnr(grey, truth), psnr(ours, truth), colorfulness(ours), colorfulness(truth)))
+        unguided = colorize_luma(colorizer, luma, guided=False)
+        rows.append(
+            (
+                psnr(grey, truth),
+                psnr(ours, truth),
+                psnr(unguided, truth),
+                ssim(grey, truth),
+                ssim(ours, truth),
+                colorfulness(grey),
+                colorfulness(ours),
+                colorfulness(truth),
+            )
+        )
     if not rows:
         raise ValueError("no readable photos to evaluate")
-    m = np.mean(rows, axis=0)
-    return Scores(len(rows), float(m[0]), float(m[1]), 0.0, float(m[2]), float(m[3]))
+    return Scores(len(rows), *(float(v) for v in np.mean(rows, axis=0)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,10 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asdict(scores)))
     else:
         print(f"{scores.photos} photos ({args.split})")
-        print(f"{'':10} {'PSNR dB':>8} {'colourfulness':>14}")
-        print(f"{'grey':10} {scores.psnr_grey:8.2f} {scores.colorfulness_grey:14.1f}")
-        print(f"{'model':10} {scores.psnr_model:8.2f} {scores.colorfulness_model:14.1f}")
-        print(f"{'truth':10} {'':>8} {scores.colorfulness_truth:14.1f}")
+        print(f"{'':18} {'PSNR dB':>8} {'SSIM':>6} {'colourfulness':>14}")
+        print(f"{'grey':18} {scores.psnr_grey:8.2f} {scores.ssim_grey:6.3f} {scores.colorfulness_grey:14.1f}")
+        print(f"{'model':18} {scores.psnr_model:8.2f} {scores.ssim_model:6.3f} {scores.colorfulness_model:14.1f}")
+        print(f"{'model, no guide':18} {scores.psnr_model_unguided:8.2f}")
+        print(f"{'truth':18} {'':>8} {'':>6} {scores.colorfulness_truth:14.1f}")
     return 0
 
 

@@ -114,14 +114,6 @@ def chroma_from_lab(luma: np.ndarray, ab: np.ndarray, matrix: str) -> tuple[np.n
     return rgb_to_chroma(rgb, matrix)
 
 
-def colorfulness(rgb: np.ndarray) -> float:
-    """Hasler & Suesstrunk (2003) colourfulness of an (H, W, 3) R'G'B' image in [0, 1], 0-255 scale."""
-    rgb = np.asarray(rgb, dtype=np.float64) * 255
-    rg = rgb[..., 0] - rgb[..., 1]
-    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
-
-
 def ab_gamut_bins(step: float = 10.0) -> np.ndarray:
     """Centres of the quantized ab grid cells that hold some in-gamut sRGB colour, (Q, 2).
 

@@ -1,0 +1,39 @@
+"""Image quality measures: PSNR, SSIM and colourfulness of R'G'B' images in [0, 1]."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_SSIM_C1 = (0.01) ** 2  # Wang et al. (2004) constants for a dynamic range of 1
+_SSIM_C2 = (0.03) ** 2
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB for images in [0, 1]; inf for identical images."""
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return 10 * np.log10(1.0 / mse) if mse > 0 else float("inf")
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM (Wang et al. 2004, 11x11 Gaussian window, sigma 1.5) over pixels and channels."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+
+    def blur(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(x, (11, 11), 1.5)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)
+    den = (mu_a**2 + mu_b**2 + _SSIM_C1) * (var_a + var_b + _SSIM_C2)
+    return float(np.mean(num / den))
+
+
+def colorfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk (2003) colourfulness of an (H, W, 3) R'G'B' image in [0, 1], 0-255 scale."""
+    rgb = np.asarray(rgb, dtype=np.float64) * 255
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
