@@ -59,6 +59,7 @@ def main() -> int:
     p.add_argument("clip", type=Path)
     p.add_argument("--preset", default="medium")
     p.add_argument("--crf", type=int, default=18)
+    p.add_argument("--threads", type=int, help="passed to vidcolor --threads (model threads)")
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
     if not shutil.which("ffmpeg"):
@@ -121,6 +122,7 @@ def main() -> int:
         "vidcolor_busy_seconds": stats["busy_seconds"],
         "vidcolor_peak_rss_mb": stats.get("peak_rss_mb"),
         "render_shape": stats["render_shape"],
+        "model_threads": args.threads or "default",
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores",
         "versions": _versions(),
         "revision": _git_revision(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +40,11 @@ class Scores:
     colorfulness_truth: float
 
 
-def evaluate(model: Path, photos: list[Path], threads: int | None = None) -> Scores:
+def evaluate(model: Path, photos: list[Path], threads: int | None = None, temperature: float | None = None) -> Scores:
+    """Mean scores over `photos`; `temperature` overrides the model's annealed-mean temperature."""
     colorizer = OnnxColorizer(model, threads=threads)
+    if temperature is not None:
+        colorizer.info = replace(colorizer.info, temperature=temperature)
     rows = []
     for path in photos:
         rgb8 = load_rgb(path, EVAL_SHORT_SIDE)
@@ -78,12 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--data", type=Path, action="append", required=True)
     p.add_argument("--split", choices=["val", "all"], default="val", help="held-out photos only (default) or all")
+    p.add_argument("--temperature", type=float, help="override the model's annealed-mean temperature")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     photos = find_photos(args.data)
     if args.split == "val":
         photos = [x for x in photos if is_validation(x, VAL_FRACTION)]
-    scores = evaluate(args.model, photos)
+    scores = evaluate(args.model, photos, temperature=args.temperature)
     if args.json:
         print(json.dumps(asdict(scores)))
     else:

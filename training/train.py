@@ -32,7 +32,7 @@ class TrainOptions:
     crop: int = 128  # px, square training crops
     lr: float = 2e-3  # peak learning rate (one-cycle schedule)
     head: str = "classification"  # "classification" (Zhang et al.) or "regression" (L1)
-    temperature: float = 0.38  # annealed-mean temperature stored for the runtime
+    temperature: float = 0.5  # annealed-mean temperature stored for the runtime (see README: chosen on training photos)
     render_size: int = 256  # px, the short side the runtime should render at
     val_fraction: float = 0.1  # share of photos held out for validation
     val_every: int = 250  # steps between validation passes
