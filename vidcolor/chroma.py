@@ -33,7 +33,7 @@ GUIDE_RADIUS = 2  # px at model resolution: the window of the local linear model
 GUIDE_EPSILON = 1e-3  # regularization in (L / 100)^2 units: edges weaker than ~3 L* are smoothed over
 
 
-def upsample_ab(ab: np.ndarray, lightness: np.ndarray | None = None) -> np.ndarray:
+def upsample_ab(ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
     """ab (h, w, 2) at model resolution -> the size of `lightness` (H, W), guided by it.
 
     Fast guided filter (He & Sun 2015): fit ab = a * L + b in small windows at the model's
