@@ -144,3 +144,19 @@ def test_psnr_and_ssim():
     assert psnr(a, a) == float("inf") and abs(ssim(a, a) - 1) < 1e-9
     assert 20 < psnr(a, noisy) < 30
     assert ssim(a, noisy) < ssim(a, np.clip(a + rng.normal(0, 0.01, a.shape), 0, 1)) < 1
+
+
+def test_hue_agreement():
+    from vidcolor.colour import lab_to_rgb
+    from vidcolor.metrics import hue_agreement
+
+    lab = np.zeros((8, 8, 3), np.float32)
+    lab[..., 0], lab[..., 1], lab[..., 2] = 60, 40, 30
+    reference = lab_to_rgb(lab)
+    opposite = lab.copy()
+    opposite[..., 1:] *= -1
+    grey = lab.copy()
+    grey[..., 1:] = 0
+    assert hue_agreement(reference, reference) > 0.99
+    assert hue_agreement(lab_to_rgb(opposite), reference) < -0.9  # gamut clipping bends the hue a little
+    assert abs(hue_agreement(lab_to_rgb(grey), reference)) < 0.1

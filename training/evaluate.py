@@ -18,7 +18,7 @@ import numpy as np
 
 from vidcolor.colour import rgb_to_luma
 from vidcolor.image import colorize_luma
-from vidcolor.metrics import colorfulness, psnr, ssim
+from vidcolor.metrics import colorfulness, hue_agreement, psnr, ssim
 from vidcolor.model import OnnxColorizer
 
 from .data import find_photos, is_validation, load_rgb
@@ -72,6 +72,44 @@ def evaluate(model: Path, photos: list[Path], threads: int | None = None, temper
     return Scores(len(rows), *(float(v) for v in np.mean(rows, axis=0)))
 
 
+@dataclass
+class ClipScores:
+    clip: str
+    frames: int  # frames scored (every `every`-th)
+    psnr_grey: float
+    psnr_model: float
+    hue_agreement: float  # see vidcolor.metrics.hue_agreement
+    colorfulness_ratio: float  # model's colourfulness over the true clip's, mean over scored frames
+
+
+def evaluate_clip(model: Path, clip: Path, every: int = 30) -> ClipScores:
+    """Colorizes a colour clip through the whole pipeline (lossless, so only the model is scored)
+    and compares every `every`-th frame with the original. The model sees only the Y plane, so a
+    colour clip is a black-and-white clip to it."""
+    import tempfile
+
+    import av
+
+    from vidcolor import colorize
+
+    def frames(path: Path) -> list[np.ndarray]:
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="rgb24") / 255 for i, f in enumerate(c.decode(video=0)) if i % every == 0]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "clip.mkv"
+        colorize(clip, out, model=model, codec="ffv1")
+        ours = frames(out)
+    truth = frames(clip)
+    rows = []
+    for t, o in zip(truth, ours, strict=True):
+        grey = np.repeat(rgb_to_luma(t)[..., None], 3, axis=-1)
+        small = (slice(None, None, 4), slice(None, None, 4))
+        rows.append((psnr(grey, t), psnr(o, t), hue_agreement(o[small], t[small]), colorfulness(o) / colorfulness(t)))
+    m = np.nanmean(rows, axis=0)
+    return ClipScores(clip.name, len(rows), *(float(v) for v in m))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m vidcolor.training.evaluate",
@@ -79,11 +117,30 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", type=Path, required=True)
-    p.add_argument("--data", type=Path, action="append", required=True)
+    p.add_argument("--data", type=Path, action="append", help="folder of colour photos (repeatable)")
+    p.add_argument("--clips", type=Path, help="folder of colour video clips, scored through the whole pipeline")
     p.add_argument("--split", choices=["val", "all"], default="val", help="held-out photos only (default) or all")
     p.add_argument("--temperature", type=float, help="override the model's annealed-mean temperature")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if not args.data and not args.clips:
+        p.error("give --data (photos), --clips (videos) or both")
+    if args.clips:
+        clips = sorted(x for x in args.clips.iterdir() if x.suffix.lower() in (".mp4", ".mkv", ".mov", ".avi"))
+        results = [evaluate_clip(args.model, clip) for clip in clips]
+        if args.json:
+            for r in results:
+                print(json.dumps(asdict(r)))
+        else:
+            header = ("clip", "frames", "PSNR grey", "PSNR model", "hue agreement", "colourfulness")
+            print("{:28} {:>6} {:>9} {:>10} {:>13} {:>13}".format(*header))
+            for r in results:
+                print(
+                    f"{r.clip:28} {r.frames:6d} {r.psnr_grey:9.2f} {r.psnr_model:10.2f} {r.hue_agreement:13.2f} "
+                    f"{r.colorfulness_ratio:13.2f}"
+                )
+        if not args.data:
+            return 0
     photos = find_photos(args.data)
     if args.split == "val":
         photos = [x for x in photos if is_validation(x, VAL_FRACTION)]

@@ -37,3 +37,21 @@ def colorfulness(rgb: np.ndarray) -> float:
     rg = rgb[..., 0] - rgb[..., 1]
     yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def hue_agreement(candidate: np.ndarray, reference: np.ndarray, min_chroma: float = 15.0) -> float:
+    """Mean cosine between candidate and reference ab over the reference's coloured pixels.
+
+    1: every strongly coloured pixel got the right hue; 0: unrelated or grey; -1: opposite hues.
+    Pixels whose reference chroma |ab| is under `min_chroma` (near-grey) are not counted.
+    """
+    from .colour import rgb_to_lab
+
+    ab_c = rgb_to_lab(candidate)[..., 1:].reshape(-1, 2)
+    ab_r = rgb_to_lab(reference)[..., 1:].reshape(-1, 2)
+    norm_r = np.linalg.norm(ab_r, axis=1)
+    vivid = norm_r > min_chroma
+    if not vivid.any():
+        return float("nan")
+    cosine = (ab_c[vivid] * ab_r[vivid]).sum(1) / (norm_r[vivid] * np.linalg.norm(ab_c[vivid], axis=1) + 1e-6)
+    return float(cosine.mean())
