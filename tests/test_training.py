@@ -141,3 +141,14 @@ def test_short_training_run_makes_a_model_the_cli_accepts(tmp_path, make_video):
     stats = colorize(make_video(frames=4), dst, model=out)
     frames, _ = read_video(dst)
     assert stats.frames == len(frames) == 4
+
+
+def test_film_augmentation_changes_only_the_input():
+    from vidcolor.training.data import lab_pair
+
+    rgb = np.random.default_rng(1).random((4, 32, 32, 3)).astype(np.float32)
+    clean_l, clean_ab = lab_pair(rgb)
+    film_l, film_ab = lab_pair(rgb, np.random.default_rng(2))
+    assert np.array_equal(clean_ab, film_ab)
+    assert np.abs(film_l - clean_l).mean() > 1.0
+    assert film_l.min() >= 0 and film_l.max() <= 100

@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crop", type=int, default=TrainOptions.crop, help="training crop size, px")
     parser.add_argument("--lr", type=float, default=TrainOptions.lr)
     parser.add_argument("--head", choices=["classification", "regression"], default=TrainOptions.head)
+    parser.add_argument("--film-augment", action="store_true", help="degrade input luma like archival film")
     parser.add_argument("--temperature", type=float, default=TrainOptions.temperature)
     parser.add_argument("--val-fraction", type=float, default=TrainOptions.val_fraction)
     parser.add_argument("--val-every", type=int, default=TrainOptions.val_every)
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         crop=args.crop,
         lr=args.lr,
         head=args.head,
+        film_augment=args.film_augment,
         temperature=args.temperature,
         val_fraction=args.val_fraction,
         val_every=args.val_every,

@@ -63,8 +63,14 @@ class PhotoSet:
             kept.append(path)
         return cls(images, kept)
 
-    def sample(self, rng: np.random.Generator, batch: int, crop: int) -> tuple[np.ndarray, np.ndarray]:
-        """A random batch: L input (N, 1, crop, crop) and true ab (N, 2, crop, crop), float32."""
+    def sample(
+        self, rng: np.random.Generator, batch: int, crop: int, film: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A random batch: L input (N, 1, crop, crop) and true ab (N, 2, crop, crop), float32.
+
+        `film` degrades the input luma like archival film (exposure, contrast, gamma, grain);
+        the target colour stays the photo's own.
+        """
         rgbs = []
         for i in rng.integers(len(self.images), size=batch):
             image = self.images[i]
@@ -77,7 +83,7 @@ class PhotoSet:
             if rng.random() < 0.5:
                 patch = patch[:, ::-1]
             rgbs.append(patch)
-        return lab_pair(np.stack(rgbs).astype(np.float32) / 255.0)
+        return lab_pair(np.stack(rgbs).astype(np.float32) / 255.0, rng if film else None)
 
     def fixed(self, crop: int) -> tuple[np.ndarray, np.ndarray]:
         """Centre crops of every image, for a validation loss that is the same at every step."""
@@ -89,12 +95,38 @@ class PhotoSet:
         return lab_pair(np.stack(rgbs).astype(np.float32) / 255.0)
 
 
-def lab_pair(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+# Archival-film degradations of the input luma, per photo (see film_luma).
+FILM_CONTRAST = (0.75, 1.25)  # multiplier about mid-grey
+FILM_EXPOSURE = (-0.08, 0.08)  # offset, in Y' (0-1)
+FILM_GAMMA = (0.8, 1.25)
+FILM_GRAIN = (0.0, 0.04)  # standard deviation of Gaussian grain, in Y'
+
+
+def film_luma(luma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, H, W) Y' -> the same pictures unevenly exposed and grainy, as film transfers often are."""
+    n = len(luma)
+
+    def draw(bounds: tuple[float, float]) -> np.ndarray:
+        return rng.uniform(*bounds, size=(n, 1, 1)).astype(np.float32)
+
+    out = (luma - 0.5) * draw(FILM_CONTRAST) + 0.5 + draw(FILM_EXPOSURE)
+    out = np.clip(out, 0.0, 1.0) ** draw(FILM_GAMMA)
+    grain = rng.standard_normal(luma.shape).astype(np.float32) * draw(FILM_GRAIN)
+    # Film grain is a little larger than a pixel: soften the noise before adding it.
+    grain = np.stack([cv2.GaussianBlur(g, (3, 3), 0.7) for g in grain])
+    return np.clip(out + grain, 0.0, 1.0)
+
+
+def lab_pair(rgb: np.ndarray, film: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, H, W, 3) RGB -> L of the grey video frame (N, 1, H, W) and true ab (N, 2, H, W).
 
     The input is the lightness of the photo's luma, exactly what the runtime reads from a
-    black-and-white frame's Y plane, so training and inference see the same L.
+    black-and-white frame's Y plane, so training and inference see the same L. With a
+    generator as `film`, the luma is degraded by film_luma first.
     """
-    lightness = luma_to_lightness(rgb_to_luma(rgb))
+    luma = rgb_to_luma(rgb)
+    if film is not None:
+        luma = film_luma(luma, film)
+    lightness = luma_to_lightness(luma)
     ab = rgb_to_lab(rgb)[..., 1:]
     return lightness[:, None], np.ascontiguousarray(ab.transpose(0, 3, 1, 2))

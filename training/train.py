@@ -32,6 +32,7 @@ class TrainOptions:
     crop: int = 128  # px, square training crops
     lr: float = 2e-3  # peak learning rate (one-cycle schedule)
     head: str = "classification"  # "classification" (Zhang et al.) or "regression" (L1)
+    film_augment: bool = False  # degrade input luma like archival film (exposure, contrast, grain)
     temperature: float = 0.5  # annealed-mean temperature stored for the runtime (see README: chosen on training photos)
     render_size: int = 256  # px, the short side the runtime should render at
     val_fraction: float = 0.1  # share of photos held out for validation
@@ -135,9 +136,8 @@ def train(options: TrainOptions) -> dict:
     model.train()
     loop_start, running = time.perf_counter(), []
     while step < options.steps:
-        lightness, ab = (
-            torch.from_numpy(a).to(device) for a in train_set.sample(rng, options.batch_size, options.crop)
-        )
+        batch = train_set.sample(rng, options.batch_size, options.crop, options.film_augment)
+        lightness, ab = (torch.from_numpy(a).to(device) for a in batch)
         target = torch.nn.functional.avg_pool2d(ab, OUTPUT_STRIDE)
         with torch.autocast(device.type, enabled=use_amp):
             raw = model((lightness / L_SCALE - L_SHIFT).contiguous(memory_format=torch.channels_last))
@@ -192,6 +192,7 @@ def train(options: TrainOptions) -> dict:
         "val_photos": len(val_set.images),
         "val_fraction": options.val_fraction,
         "steps": options.steps,
+        "film_augment": options.film_augment,
         "seed": options.seed,
         "best_val_loss": best[0],
         "revision": _git_revision(),
