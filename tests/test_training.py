@@ -127,6 +127,9 @@ def test_short_training_run_makes_a_model_the_cli_accepts(tmp_path, make_video):
             str(summary),
             "--checkpoint",
             str(tmp_path / "ckpt.pt"),
+            "--gan-steps",
+            "3",
+            "--film-augment",
         ],
         capture_output=True,
         text=True,
@@ -135,6 +138,7 @@ def test_short_training_run_makes_a_model_the_cli_accepts(tmp_path, make_video):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(summary.read_text())
     assert report["onnx_parity_max_ab"] < 0.05 and len(report["history"]) == 2
+    assert len(report["gan_history"]) == 1 and report["gan_history"][0]["d_loss"] > 0
     info = OnnxColorizer(out).info
     assert "vidcolor-train" in info.training["command"] and info.training["steps"] == 6
     dst = tmp_path / "out.mp4"

@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=TrainOptions.lr)
     parser.add_argument("--head", choices=["classification", "regression"], default=TrainOptions.head)
     parser.add_argument("--film-augment", action="store_true", help="degrade input luma like archival film")
+    parser.add_argument("--gan-steps", type=int, default=0, help="PatchGAN steps after the main run (default 0)")
+    parser.add_argument("--gan-weight", type=float, default=TrainOptions.gan_weight, help="adversarial loss weight")
     parser.add_argument("--temperature", type=float, default=TrainOptions.temperature)
     parser.add_argument("--val-fraction", type=float, default=TrainOptions.val_fraction)
     parser.add_argument("--val-every", type=int, default=TrainOptions.val_every)
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
         head=args.head,
         film_augment=args.film_augment,
+        gan_steps=args.gan_steps,
+        gan_weight=args.gan_weight,
         temperature=args.temperature,
         val_fraction=args.val_fraction,
         val_every=args.val_every,

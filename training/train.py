@@ -15,6 +15,7 @@ import torch
 
 from vidcolor.colour import ab_gamut_bins
 
+from .adversarial import adversarial_phase
 from .data import PhotoSet, find_photos, is_validation
 from .export import check_parity, contract, export_onnx
 from .losses import annealed_mean, bin_weights, classification_loss, l1_loss
@@ -33,6 +34,8 @@ class TrainOptions:
     lr: float = 2e-3  # peak learning rate (one-cycle schedule)
     head: str = "classification"  # "classification" (Zhang et al.) or "regression" (L1)
     film_augment: bool = False  # degrade input luma like archival film (exposure, contrast, grain)
+    gan_steps: int = 0  # PatchGAN steps after the main run (0: none); their final weights are exported
+    gan_weight: float = 0.05  # adversarial loss weight beside the main objective
     temperature: float = 0.5  # annealed-mean temperature stored for the runtime (see README: chosen on training photos)
     render_size: int = 256  # px, the short side the runtime should render at
     val_fraction: float = 0.1  # share of photos held out for validation
@@ -184,6 +187,20 @@ def train(options: TrainOptions) -> dict:
 
     if best[1] is not None:
         model.load_state_dict(best[1])
+    gan_history = []
+    if options.gan_steps:
+        gan_history = adversarial_phase(
+            model,
+            lambda: train_set.sample(rng, options.batch_size, options.crop, options.film_augment),
+            objective,
+            lambda raw: _to_ab(raw, options.head, bins, options.temperature),
+            validate,
+            options.gan_steps,
+            options.gan_weight,
+            options.lr,
+            device,
+            options.val_every,
+        )
     model = model.cpu().float().eval()
     info = {
         "command": options.command,
@@ -193,6 +210,8 @@ def train(options: TrainOptions) -> dict:
         "val_fraction": options.val_fraction,
         "steps": options.steps,
         "film_augment": options.film_augment,
+        "gan_steps": options.gan_steps,
+        "gan_weight": options.gan_weight,
         "seed": options.seed,
         "best_val_loss": best[0],
         "revision": _git_revision(),
@@ -202,7 +221,7 @@ def train(options: TrainOptions) -> dict:
     meta = contract(model, bins_np, options.temperature, options.render_size, info)
     export_onnx(model, options.out, meta)
     parity = check_parity(model, options.out)
-    summary = {**info, "onnx_parity_max_ab": parity, "history": history}
+    summary = {**info, "onnx_parity_max_ab": parity, "history": history, "gan_history": gan_history}
     log.info("wrote %s", options.out)
     return summary
 
