@@ -130,6 +130,8 @@ def test_short_training_run_makes_a_model_the_cli_accepts(tmp_path, make_video):
             "--gan-steps",
             "3",
             "--film-augment",
+            "--l1-weight",
+            "0.1",
         ],
         capture_output=True,
         text=True,
@@ -141,6 +143,7 @@ def test_short_training_run_makes_a_model_the_cli_accepts(tmp_path, make_video):
     assert len(report["gan_history"]) == 1 and report["gan_history"][0]["d_loss"] > 0
     info = OnnxColorizer(out).info
     assert "vidcolor-train" in info.training["command"] and info.training["steps"] == 6
+    assert info.training["l1_weight"] == 0.1 and info.training["film_augment"] and info.training["gan_steps"] == 3
     dst = tmp_path / "out.mp4"
     stats = colorize(make_video(frames=4), dst, model=out)
     frames, _ = read_video(dst)

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=TrainOptions.lr)
     parser.add_argument("--head", choices=["classification", "regression"], default=TrainOptions.head)
     parser.add_argument("--film-augment", action="store_true", help="degrade input luma like archival film")
+    parser.add_argument("--l1-weight", type=float, default=0.0, help="L1 on decoded ab beside the classification loss")
     parser.add_argument("--gan-steps", type=int, default=0, help="PatchGAN steps after the main run (default 0)")
     parser.add_argument("--gan-weight", type=float, default=TrainOptions.gan_weight, help="adversarial loss weight")
     parser.add_argument("--temperature", type=float, default=TrainOptions.temperature)
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
         head=args.head,
         film_augment=args.film_augment,
+        l1_weight=args.l1_weight,
         gan_steps=args.gan_steps,
         gan_weight=args.gan_weight,
         temperature=args.temperature,

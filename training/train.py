@@ -34,6 +34,7 @@ class TrainOptions:
     lr: float = 2e-3  # peak learning rate (one-cycle schedule)
     head: str = "classification"  # "classification" (Zhang et al.) or "regression" (L1)
     film_augment: bool = False  # degrade input luma like archival film (exposure, contrast, grain)
+    l1_weight: float = 0.0  # classification head: weight of an L1 term on the annealed-mean ab (0: none)
     gan_steps: int = 0  # PatchGAN steps after the main run (0: none); their final weights are exported
     gan_weight: float = 0.05  # adversarial loss weight beside the main objective
     temperature: float = 0.5  # annealed-mean temperature stored for the runtime (see README: chosen on training photos)
@@ -118,9 +119,13 @@ def train(options: TrainOptions) -> dict:
     val_l, val_ab = (torch.from_numpy(a).to(device) for a in val_set.fixed(options.crop))
 
     def objective(raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if options.head == "classification":
-            return classification_loss(raw, target, bins, weights)
-        return l1_loss(raw * AB_SCALE, target)
+        if options.head == "regression":
+            return l1_loss(raw * AB_SCALE, target)
+        loss = classification_loss(raw, target, bins, weights)
+        if options.l1_weight:
+            # Pulls the decoded colour toward the truth where the distribution is confidently wrong.
+            loss = loss + options.l1_weight * l1_loss(annealed_mean(raw, bins, options.temperature), target)
+        return loss
 
     def validate() -> dict:
         """Validation loss (the training objective, which selects the exported weights) and ab L1."""
@@ -210,6 +215,7 @@ def train(options: TrainOptions) -> dict:
         "val_fraction": options.val_fraction,
         "steps": options.steps,
         "film_augment": options.film_augment,
+        "l1_weight": options.l1_weight,
         "gan_steps": options.gan_steps,
         "gan_weight": options.gan_weight,
         "seed": options.seed,
