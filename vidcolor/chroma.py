@@ -61,6 +61,13 @@ def resize_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(ab, size, interpolation=cv2.INTER_LINEAR)
 
 
+def ab_like(ab: np.ndarray, lightness: np.ndarray, guided: bool = True) -> np.ndarray:
+    """ab brought to the size of `lightness`: guided by it, or plain bilinear when `guided` is False."""
+    if guided:
+        return upsample_ab(ab, lightness)
+    return resize_ab(ab, (lightness.shape[1], lightness.shape[0]))
+
+
 @lru_cache(maxsize=32)
 def _chroma_matrix(matrix: str, depth: int, full_range: bool) -> np.ndarray:
     """(2, 4) affine map from R'G'B' in [0, 1] to Cb and Cr code values at `depth`."""
@@ -91,7 +98,7 @@ def chroma_planes(
     size = out.chroma_size(width, height)
     luma_small = luma if (width, height) == size else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
     lightness = lightness_table(source_depth, full_range)[luma_small]
-    lab = cv2.merge([lightness, upsample_ab(ab, lightness) if guided else resize_ab(ab, size)])
+    lab = cv2.merge([lightness, ab_like(ab, lightness, guided)])
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     codes = cv2.transform(rgb, _chroma_matrix(matrix, out.depth, full_range))

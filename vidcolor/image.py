@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .chroma import resize_ab, upsample_ab
+from .chroma import ab_like
 from .colour import chroma_from_lab, luma_to_lightness, ycbcr_to_rgb
 from .model import OnnxColorizer
 
@@ -16,7 +16,5 @@ def colorize_luma(colorizer: OnnxColorizer, luma: np.ndarray, matrix: str = "bt7
     h, w = colorizer.info.render_shape(*luma.shape)
     lightness = luma_to_lightness(cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA))
     ab = colorizer.predict_ab(lightness[None])[0]
-    full = luma_to_lightness(luma)
-    ab = upsample_ab(ab, full) if guided else resize_ab(ab, (luma.shape[1], luma.shape[0]))
-    cb, cr = chroma_from_lab(luma, ab, matrix)
+    cb, cr = chroma_from_lab(luma, ab_like(ab, luma_to_lightness(luma), guided), matrix)
     return ycbcr_to_rgb(luma, cb, cr, matrix)
