@@ -196,15 +196,15 @@ def train(options: TrainOptions) -> dict:
     if options.gan_steps:
         gan_history = adversarial_phase(
             model,
-            lambda: train_set.sample(rng, options.batch_size, options.crop, options.film_augment),
-            objective,
-            lambda raw: _to_ab(raw, options.head, bins, options.temperature),
-            validate,
-            options.gan_steps,
-            options.gan_weight,
-            options.lr,
-            device,
-            options.val_every,
+            sample=lambda: train_set.sample(rng, options.batch_size, options.crop, options.film_augment),
+            objective=objective,
+            to_ab=lambda raw: _to_ab(raw, options.head, bins, options.temperature),
+            validate=validate,
+            steps=options.gan_steps,
+            weight=options.gan_weight,
+            lr=options.lr,
+            device=device,
+            val_every=options.val_every,
         )
     model = model.cpu().float().eval()
     info = {
