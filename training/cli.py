@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=TrainOptions.lr)
     parser.add_argument("--head", choices=["classification", "regression"], default=TrainOptions.head)
     parser.add_argument("--film-augment", action="store_true", help="degrade input luma like archival film")
+    parser.add_argument(
+        "--rebalance", type=float, default=TrainOptions.rebalance, help="class rebalancing lambda (1: none)"
+    )
     parser.add_argument("--l1-weight", type=float, default=0.0, help="L1 on decoded ab beside the classification loss")
     parser.add_argument("--gan-steps", type=int, default=0, help="PatchGAN steps after the main run (default 0)")
     parser.add_argument("--gan-weight", type=float, default=TrainOptions.gan_weight, help="adversarial loss weight")
@@ -41,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--data {folder}: no such folder")
     if args.steps < 1 or args.batch_size < 1 or args.crop % 16:
         parser.error("--steps and --batch-size must be positive and --crop a multiple of 16")
+    if not 0 < args.rebalance <= 1:
+        parser.error("--rebalance must be in (0, 1]")
     options = TrainOptions(
         data=tuple(args.data),
         out=args.out,
@@ -50,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
         head=args.head,
         film_augment=args.film_augment,
+        rebalance=args.rebalance,
         l1_weight=args.l1_weight,
         gan_steps=args.gan_steps,
         gan_weight=args.gan_weight,

@@ -8,13 +8,14 @@ import torch.nn.functional as F
 
 NEIGHBOURS = 5  # soft-encoding: the true ab spreads over its 5 nearest bins...
 SIGMA = 5.0  # ...with Gaussian weights of this width, in ab units (Zhang et al.)
-REBALANCE_MIX = 0.5  # lambda: mix of the empirical prior with the uniform one
+REBALANCE_MIX = 0.5  # lambda: mix of the empirical prior with the uniform one (1.0: no rebalancing)
 
 
-def bin_weights(ab_samples: np.ndarray, bins: np.ndarray) -> np.ndarray:
+def bin_weights(ab_samples: np.ndarray, bins: np.ndarray, mix: float = REBALANCE_MIX) -> np.ndarray:
     """Class-rebalancing weights (Q,) from a sample of true ab values (M, 2).
 
     Rare, saturated colours get large weights so that the network does not settle for brown.
+    `mix` is Zhang et al.'s lambda: 0.5 in the paper, 1.0 gives every bin the weight 1.
     """
     distance = ((ab_samples[:, None, :] - bins[None, :, :]) ** 2).sum(-1)
     counts = np.bincount(distance.argmin(1), minlength=len(bins)).astype(np.float64)
@@ -23,7 +24,7 @@ def bin_weights(ab_samples: np.ndarray, bins: np.ndarray) -> np.ndarray:
     kernel = np.exp(-((bins[:, None, :] - bins[None, :, :]) ** 2).sum(-1) / (2 * SIGMA**2))
     prior = kernel @ prior
     prior /= prior.sum()
-    weights = 1.0 / ((1 - REBALANCE_MIX) * prior + REBALANCE_MIX / len(bins))
+    weights = 1.0 / ((1 - mix) * prior + mix / len(bins))
     weights /= (prior * weights).sum()  # expected weight under the prior is 1
     return weights.astype(np.float32)
 

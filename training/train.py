@@ -34,6 +34,7 @@ class TrainOptions:
     lr: float = 2e-3  # peak learning rate (one-cycle schedule)
     head: str = "classification"  # "classification" (Zhang et al.) or "regression" (L1)
     film_augment: bool = False  # degrade input luma like archival film (exposure, contrast, grain)
+    rebalance: float = 0.5  # classification head: Zhang et al.'s lambda (1.0: no class rebalancing)
     l1_weight: float = 0.0  # classification head: weight of an L1 term on the annealed-mean ab (0: none)
     gan_steps: int = 0  # PatchGAN steps after the main run (0: none); their final weights are exported
     gan_weight: float = 0.05  # adversarial loss weight beside the main objective
@@ -100,7 +101,9 @@ def train(options: TrainOptions) -> dict:
     model = ColorUNet(dims).to(device).to(memory_format=torch.channels_last)
     bins = torch.from_numpy(bins_np).to(device)
     _, ab_sample = train_set.sample(np.random.default_rng(options.seed + 1), 256, 32)
-    weights = torch.from_numpy(bin_weights(ab_sample.transpose(0, 2, 3, 1).reshape(-1, 2)[::4], bins_np)).to(device)
+    weights = torch.from_numpy(
+        bin_weights(ab_sample.transpose(0, 2, 3, 1).reshape(-1, 2)[::4], bins_np, options.rebalance)
+    ).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options.lr, total_steps=options.steps, pct_start=0.1)
     scaler = torch.amp.GradScaler(enabled=use_amp)
