@@ -185,7 +185,8 @@ def test_stats(make_video, tiny_model, tmp_path):
     stats = colorize(make_video(frames=5), tmp_path / "o.mp4", model=tiny_model)
     d = stats.to_dict()
     assert d["frames"] == 5 and d["wall_seconds"] > 0
-    assert set(d["busy_seconds"]) == {"decode", "model", "colour", "encode"}
+    assert set(d["busy_seconds"]) == {"decode", "model", "temporal", "colour", "encode"}
+    assert d["cuts"] == []  # one continuous shot
 
 
 def test_options_are_validated():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .errors import VidcolorError
 from .model import DEFAULT_MODEL
+from .temporal import DEFAULT_STRENGTH
 
 # Encoders whose quality is set by a constant rate factor and speed by a preset.
 CRF_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9")
@@ -20,6 +21,7 @@ class ColorizeOptions:
     preset: str = "medium"  # encoder speed preset (libx264/libx265)
     batch_size: int = 8  # frames per model call
     temporal: bool = True  # temporal smoothing of colour (per-frame colour when False)
+    temporal_strength: float = DEFAULT_STRENGTH  # weight of the colour carried along motion, [0, 1)
     render_size: int | None = None  # px, short side the model sees; None = the model's preference
     threads: int | None = None  # ONNX Runtime intra-op threads; None = half the CPU cores
     overwrite: bool = False  # replace an existing output
@@ -30,6 +32,8 @@ class ColorizeOptions:
             raise VidcolorError(f"batch size must be at least 1, not {self.batch_size}")
         if not 0 <= self.crf <= 63:
             raise VidcolorError(f"crf must be between 0 and 63, not {self.crf}")
+        if not 0.0 <= self.temporal_strength < 1.0:
+            raise VidcolorError(f"temporal strength must be in [0, 1), not {self.temporal_strength}")
         if self.render_size is not None and self.render_size < 16:
             raise VidcolorError(f"render size must be at least 16 px, not {self.render_size}")
 

@@ -1,8 +1,8 @@
 """`colorize(src, dst)`: the whole job, as stages over frame batches.
 
-decode (demux, decode, copied packets in order) -> model (L -> ab) -> colour (Cb/Cr planes,
-Y plane copied) -> encode and mux, here in the caller's thread. The temporal stage (issue 4)
-goes between model and colour.
+decode (demux, decode, copied packets in order) -> model (L -> ab) -> temporal (ab smoothed
+along motion, reset at cuts) -> colour (Cb/Cr planes, Y plane copied) -> encode and mux, here in
+the caller's thread.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from .media import (
 from .model import OnnxColorizer
 from .pipeline import StageClock, run_inline, run_threaded
 from .stats import RunStats
+from .temporal import TemporalSmoother
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ Progress = Callable[[int], None]
 class FrameItem:
     frame: av.VideoFrame  # decoded input frame, planar Y'CbCr or grey
     fmt: PlanarFormat
+    lightness: np.ndarray | None = None  # (H, W) L* at render size, kept for the temporal stage
     ab: np.ndarray | None = None  # (h, w, 2) predicted colour at model resolution
     out: av.VideoFrame | None = None  # the colorized frame
 
@@ -87,6 +89,8 @@ class _Job:
         self.last_pts: int | None = None
         self.rotation = 0  # display rotation of the input, degrees
         self.decoded = 0  # video frames decoded so far
+        self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
+        self.smoothed = 0  # frames through the temporal stage so far
 
     # -- stages -------------------------------------------------------------------------------
 
@@ -165,8 +169,25 @@ class _Job:
                         for i in group
                     ]
                 )
-                for item, ab in zip(group, self.colorizer.predict_ab(lightness)):
+                keep = self.smoother is not None
+                for item, ab, lit in zip(group, self.colorizer.predict_ab(lightness), lightness):
                     item.ab = ab
+                    item.lightness = lit if keep else None
+            yield batch
+
+    def temporal(self, batches: Iterator[list]) -> Iterator[list]:
+        for batch in batches:
+            for item in batch:
+                if not isinstance(item, FrameItem):
+                    continue
+                result = self.smoother.smooth(item.lightness, item.ab)
+                item.ab, item.lightness = result.ab, None
+                if result.cut and self.smoothed:
+                    time_base = item.frame.time_base or self.video.time_base
+                    self.stats.cuts.append(
+                        {"frame": self.smoothed, "time": round(float(item.frame.pts * time_base), 3)}
+                    )
+                self.smoothed += 1
             yield batch
 
     def colour(self, batches: Iterator[list]) -> Iterator[list]:
@@ -299,7 +320,10 @@ def colorize(
         job.stats.copied_streams = [f"#{i}" for i in job.plan.copied]
         job.stats.dropped_streams = list(job.plan.dropped)
         job.out.metadata.update({k: v for k, v in job.inp.metadata.items() if k != "encoder"})
-        stages = [("decode", job.decode), ("model", job.model), ("colour", job.colour), ("encode", job.encode)]
+        stages = [("decode", job.decode), ("model", job.model)]
+        if job.smoother is not None:
+            stages.append(("temporal", job.temporal))
+        stages += [("colour", job.colour), ("encode", job.encode)]
         done = run_threaded(stages, clock=clock) if options.threaded else run_inline(stages, clock)
         try:
             for frames in done:

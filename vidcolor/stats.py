@@ -21,6 +21,7 @@ class RunStats:
     copied_streams: list[str] = field(default_factory=list)
     dropped_streams: list[str] = field(default_factory=list)
     damaged_packets: int = 0  # video packets the decoder rejected
+    cuts: list[dict] = field(default_factory=list)  # scene cuts found by the temporal stage: frame index, time in s
     repaired_timestamps: int = 0  # frames whose missing or repeated pts had to be made up
     peak_rss_mb: float = 0.0  # the process's peak resident memory at the end of the run
 

@@ -1,0 +1,131 @@
+"""Temporal smoothing of predicted colour along motion, reset at scene cuts.
+
+Per-frame predictions flicker: the same coat changes hue from frame to frame. The smoother
+carries the previous output's ab to the current frame along optical flow computed on L (OpenCV
+DIS at half the model's render size) and blends it with the new prediction, but only where the warp
+can be trusted: the forward and backward flows agree (Sundaram et al. 2010) and the warped L
+matches the current L (brightness constancy). Occluded, disoccluded and changed pixels take the
+new prediction, so moving objects do not drag their colour behind them. A scene cut resets the
+state. The blend keeps chroma magnitude (the weighted mean of the two magnitudes), so averaging
+two slightly different hues does not wash the colour out.
+
+It is causal and keeps one frame of state: memory does not grow with the reel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .consistency import flows_agree, js_divergence
+
+DEFAULT_STRENGTH = 0.9  # weight of the carried colour where the warp is fully trusted (0: per-frame)
+BRIGHTNESS_SIGMA = 16.0  # L* units: where warped L is this far from the current L, trust falls to exp(-1)
+CUT_HISTOGRAM_JS = 0.25  # Jensen-Shannon divergence (bits) of 64-bin L histograms above which a frame is a cut
+CUT_MATCH_L = 5.0  # L* units: a pixel "follows" from the last frame if its warped L is this close ...
+CUT_MIN_FOLLOWING = 0.3  # ... and a frame where fewer pixels than this share follow is a cut
+HISTOGRAM_BINS = 64
+TRUST_NEIGHBOURHOOD = np.ones((3, 3), np.uint8)  # trust is the minimum over this window at flow size
+FLOW_SCALE = 2  # flow is computed at 1/FLOW_SCALE of the render size ...
+FLOW_MIN_SIDE = 64  # px: ... but never on a short side below this (DIS needs room for its patches)
+MAX_GAIN = 2.0  # bound on the chroma-magnitude restoration where the blended hues nearly cancel
+
+
+@dataclass
+class SmoothResult:
+    ab: np.ndarray  # (h, w, 2) float32 smoothed colour at model resolution
+    cut: bool  # the state was reset before this frame (first frame, cut or size change)
+    trust: float  # mean warp trust over the frame, 0..1 (0 at a reset)
+
+
+def _histogram(lightness8: np.ndarray) -> np.ndarray:
+    hist = cv2.calcHist([lightness8], [0], None, [HISTOGRAM_BINS], [0, 256]).ravel().astype(np.float64)
+    return hist / max(hist.sum(), 1.0)
+
+
+class TemporalSmoother:
+    """Causal ab smoother for one stream of frames; `smooth()` is called once per frame, in order."""
+
+    def __init__(self, strength: float = DEFAULT_STRENGTH):
+        if not 0.0 <= strength < 1.0:
+            raise ValueError(f"temporal strength must be in [0, 1), not {strength}")
+        self.strength = strength
+        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self.reset()
+
+    def reset(self) -> None:
+        self._lightness8: np.ndarray | None = None  # previous frame's L at flow size, uint8
+        self._lightness: np.ndarray | None = None  # ... and as float L*
+        self._histogram: np.ndarray | None = None
+        self._ab: np.ndarray | None = None  # previous output ab at flow size
+        self._ab_shape: tuple | None = None  # shape of the model's ab it came from
+
+    def smooth(self, lightness: np.ndarray, ab: np.ndarray) -> SmoothResult:
+        """lightness (H, W) L* at render size, ab (h, w, 2) prediction -> smoothed ab for this frame."""
+        ab = np.asarray(ab, dtype=np.float32)
+        height, width = lightness.shape
+        # Flow at half the render size: ab lives at a quarter of it, so this is still twice as fine.
+        scale = max(1 / FLOW_SCALE, FLOW_MIN_SIDE / min(height, width))
+        size = (round(width * scale), round(height * scale))
+        resampling = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        lightness = cv2.resize(np.asarray(lightness, dtype=np.float32), size, interpolation=resampling)
+        lightness8 = np.clip(lightness * 2.55 + 0.5, 0, 255).astype(np.uint8)
+        histogram = _histogram(lightness8)
+        fresh = (
+            self._lightness8 is None
+            or self._lightness8.shape != lightness8.shape
+            or self._ab_shape != ab.shape
+            or float(js_divergence(histogram, self._histogram)) > CUT_HISTOGRAM_JS
+        )
+        trust, following = (None, 0.0) if fresh else self._trust(lightness8, lightness)
+        if following < CUT_MIN_FOLLOWING:
+            trust = None
+        # The colour is carried and blended at the flow size, where occlusion edges are sharper than
+        # at the model's quarter size; the prediction only gets the difference the blend made.
+        predicted = cv2.resize(ab, size, interpolation=cv2.INTER_LINEAR)
+        if trust is None or self.strength == 0:
+            out, state = ab, predicted
+        else:
+            state = self._blend(predicted, trust)
+            out = ab + cv2.resize(state - predicted, (ab.shape[1], ab.shape[0]), interpolation=cv2.INTER_AREA)
+        self._lightness8, self._lightness, self._histogram, self._ab = lightness8, lightness, histogram, state
+        self._ab_shape = ab.shape
+        return SmoothResult(out, trust is None, 0.0 if trust is None else float(trust.mean()))
+
+    def _trust(self, lightness8: np.ndarray, lightness: np.ndarray) -> tuple[np.ndarray, float]:
+        """Per-pixel trust (h2, w2) in [0, 1] of the previous frame warped onto this one, and the share
+        of pixels that follow from it (flows agree, L within CUT_MATCH_L); keeps the warp."""
+        backward = self.flow.calc(lightness8, self._lightness8, None)  # this frame -> previous
+        forward = self.flow.calc(self._lightness8, lightness8, None)  # previous -> this frame
+        height, width = lightness8.shape
+        map_x = backward[..., 0] + np.arange(width, dtype=np.float32)
+        map_y = backward[..., 1] + np.arange(height, dtype=np.float32)[:, None]
+        there = cv2.remap(forward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+        trusted = flows_agree(backward, there) & inside
+        warped = cv2.remap(self._lightness, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        difference = np.abs(warped - lightness)
+        following = float(np.count_nonzero(trusted & (difference < CUT_MATCH_L))) / trusted.size
+        self._map = (map_x, map_y)
+        difference *= np.float32(1 / BRIGHTNESS_SIGMA)
+        trust = np.exp(-(difference * difference)) * trusted
+        # A pixel is only as trustworthy as its neighbours: the carried colour is sampled bilinearly,
+        # so an untrusted neighbour (an occlusion edge) would leak colour.
+        return cv2.erode(trust, TRUST_NEIGHBOURHOOD), following
+
+    def _blend(self, ab: np.ndarray, trust: np.ndarray) -> np.ndarray:
+        """ab (h2, w2, 2) prediction at flow size, trust (h2, w2) -> blended ab at flow size."""
+        weight = trust.astype(np.float32) * np.float32(self.strength)
+        carried = cv2.remap(self._ab, *self._map, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        w1 = weight[..., None]
+        mixed = w1 * carried + (1 - w1) * ab
+        # Keep chroma: the blend's magnitude is the blend of the magnitudes, not the magnitude of the mean.
+        magnitude = weight * _norm(carried) + (1 - weight) * _norm(ab)
+        gain = np.minimum(magnitude / np.maximum(_norm(mixed), np.float32(1e-3)), np.float32(MAX_GAIN))
+        return mixed * gain[..., None]
+
+
+def _norm(ab: np.ndarray) -> np.ndarray:
+    return cv2.magnitude(np.ascontiguousarray(ab[..., 0]), np.ascontiguousarray(ab[..., 1]))
