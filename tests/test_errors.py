@@ -14,9 +14,13 @@ import pytest
 from vidcolor.cli import main
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def _run(args: list[str], cwd: Path, quiet: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "vidcolor", "-q", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "vidcolor", *(["-q"] if quiet else []), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -53,8 +57,9 @@ def _files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
 
 
-def test_missing_input(folder, tiny_model):
-    result = _run(["nope.mp4", "out.mp4", "--model", str(tiny_model)], folder)
+@pytest.mark.parametrize("quiet", [True, False], ids=["quiet", "progress-bar"])
+def test_missing_input(folder, tiny_model, quiet):
+    result = _run(["nope.mp4", "out.mp4", "--model", str(tiny_model)], folder, quiet)
     _assert_one_line_failure(result, "nope.mp4", "no such file")
     assert _files(folder) == set()
 

@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vidcolor",
         description="Colorize a black-and-white video. The luma and the sound are kept as they are.",
-        epilog="Exit codes: 0 done; 1 failed (nothing written); 2 usage; 130 interrupted; 143 terminated.",
+        epilog="Exit codes: 0 done; 1 failed (nothing written); 2 usage; 130 interrupted; 143 terminated. "
+        "To score a result against the true colour video: vidcolor eval REFERENCE CANDIDATE (see vidcolor eval -h).",
     )
     p.add_argument("input", type=Path, help="video to colorize")
     p.add_argument("output", type=Path, help="colorized video to write (container from the extension)")
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--render-size", type=int, help="short side in px the model sees (default: the model's)")
     p.add_argument("--threads", type=int, help="model threads (default: half the CPU cores)")
     p.add_argument("--no-temporal", action="store_true", help="per-frame colour, no temporal smoothing")
+    p.add_argument(
+        "--temporal-strength",
+        type=float,
+        default=defaults.temporal_strength,
+        help=f"weight of the colour carried along motion, 0 to below 1 (default {defaults.temporal_strength})",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--stats-json", type=Path, help="write the run's statistics (frames, timings) here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
@@ -62,28 +69,19 @@ def _options(args: argparse.Namespace) -> ColorizeOptions:
         preset=args.preset,
         batch_size=args.batch_size,
         temporal=not args.no_temporal,
+        temporal_strength=args.temporal_strength,
         render_size=args.render_size,
         threads=args.threads,
         overwrite=args.overwrite,
     )
 
 
-def _estimate_frames(path: Path) -> int | None:
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            if stream.frames:
-                return stream.frames
-            if stream.duration and stream.average_rate:
-                return round(stream.duration * stream.time_base * stream.average_rate)
-    except Exception:  # noqa: BLE001 - only for the progress bar; the run reports real errors
-        return None
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["eval"]:
+        from .evaluate import main as eval_main
+
+        return eval_main(argv[1:])
     args = _parser().parse_args(argv)
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="vidcolor: %(levelname)s: %(message)s")
@@ -94,25 +92,22 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, terminate)
     bar = None
     try:
+        from .media import estimate_frames
         from .run import colorize
 
         options = _options(args)
-        progress = None
-        if not args.quiet:
-            from tqdm import tqdm
 
-            bar = tqdm(
-                total=_estimate_frames(args.input) if args.input.is_file() else None,
-                unit="frame",
-                dynamic_ncols=True,
-                desc=args.input.name,
-            )
+        def progress(frames: int) -> None:
+            # The bar starts with the first batch, so a run that fails at once prints only its error.
+            nonlocal bar
+            if bar is None:
+                from tqdm import tqdm
 
-            def progress(frames: int) -> None:
-                bar.update(frames - bar.n)
+                bar = tqdm(total=estimate_frames(args.input), unit="frame", dynamic_ncols=True, desc=args.input.name)
+            bar.update(frames - bar.n)
 
-        stats = colorize(args.input, args.output, options, progress=progress)
-        if bar:
+        stats = colorize(args.input, args.output, options, progress=None if args.quiet else progress)
+        if bar is not None:
             bar.close()
         if args.stats_json:
             args.stats_json.write_text(json.dumps(stats.to_dict(), indent=2))
@@ -120,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vidcolor: wrote {args.output} ({stats.frames} frames, {stats.fps:.1f} fps)", file=sys.stderr)
         return EXIT_OK
     except VidcolorError as e:
-        if bar:
+        if bar is not None:
             bar.close()
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return EXIT_FAILED

@@ -169,3 +169,17 @@ def setup_video_stream(
         if key not in ("encoder", "rotate", "handler_name", "vendor_id"):
             stream.metadata[key] = value
     return stream
+
+
+def estimate_frames(path: Path) -> int | None:
+    """The video frame count the container announces (or duration x rate), for progress bars; None if unknown."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if stream.frames:
+                return stream.frames
+            if stream.duration and stream.average_rate:
+                return round(stream.duration * stream.time_base * stream.average_rate)
+    except Exception:  # noqa: BLE001 - only for the progress bar; the run reports real errors
+        return None
+    return None
