@@ -2,9 +2,9 @@
 
 Per-frame predictions flicker: the same coat changes hue from frame to frame. The smoother
 carries the previous output's ab to the current frame along optical flow computed on L (OpenCV
-DIS at half the model's render size) and blends it with the new prediction, but only where the warp
-can be trusted: the forward and backward flows agree (Sundaram et al. 2010) and the warped L
-matches the current L (brightness constancy). Occluded, disoccluded and changed pixels take the
+DIS at half the model's render size) and blends it with the new prediction, but only where the
+warp can be trusted: the forward and backward flows agree (Sundaram et al. 2010) or the area is
+flat, and the warped L matches the current L (brightness constancy). Occluded, disoccluded and changed pixels take the
 new prediction, so moving objects do not drag their colour behind them. A scene cut resets the
 state. The blend keeps chroma magnitude (the weighted mean of the two magnitudes), so averaging
 two slightly different hues does not wash the colour out.
@@ -23,13 +23,16 @@ from .consistency import flows_agree, js_divergence
 
 DEFAULT_STRENGTH = 0.9  # weight of the carried colour where the warp is fully trusted (0: per-frame)
 BRIGHTNESS_SIGMA = 16.0  # L* units: where warped L is this far from the current L, trust falls to exp(-1)
-CUT_HISTOGRAM_JS = 0.25  # Jensen-Shannon divergence (bits) of 64-bin L histograms above which a frame is a cut
+CUT_HISTOGRAM_JS = 0.25  # Jensen-Shannon divergence (bits) of 64-bin L histograms: a jump in brightness
 CUT_MATCH_L = 5.0  # L* units: a pixel "follows" from the last frame if its warped L is this close ...
-CUT_MIN_FOLLOWING = 0.3  # ... and a frame where fewer pixels than this share follow is a cut
+CUT_MIN_FOLLOWING = 0.3  # ... and a frame where fewer pixels than this share follow is a cut,
+CUT_JUMP_FOLLOWING = 0.6  # ... as is one under this share whose L histogram jumped (CUT_HISTOGRAM_JS)
 HISTOGRAM_BINS = 64
 TRUST_NEIGHBOURHOOD = np.ones((3, 3), np.uint8)  # trust is the minimum over this window at flow size
 FLOW_SCALE = 2  # flow is computed at 1/FLOW_SCALE of the render size ...
 FLOW_MIN_SIDE = 64  # px: ... but never on a short side below this (DIS needs room for its patches)
+FLAT_GRADIENT = 0.5  # L* per pixel at flow size: below this an area is flat ...
+FLAT_WINDOW = (5, 5)  # ... on average over this window
 MAX_GAIN = 2.0  # bound on the chroma-magnitude restoration where the blended hues nearly cancel
 
 
@@ -73,14 +76,12 @@ class TemporalSmoother:
         lightness = cv2.resize(np.asarray(lightness, dtype=np.float32), size, interpolation=resampling)
         lightness8 = np.clip(lightness * 2.55 + 0.5, 0, 255).astype(np.uint8)
         histogram = _histogram(lightness8)
-        fresh = (
-            self._lightness8 is None
-            or self._lightness8.shape != lightness8.shape
-            or self._ab_shape != ab.shape
-            or float(js_divergence(histogram, self._histogram)) > CUT_HISTOGRAM_JS
-        )
+        fresh = self._lightness8 is None or self._lightness8.shape != lightness8.shape or self._ab_shape != ab.shape
         trust, following = (None, 0.0) if fresh else self._trust(lightness8, lightness)
-        if following < CUT_MIN_FOLLOWING:
+        # A cut: little of the frame follows from the last one, or the brightness distribution jumped
+        # and not most of it does (narrow histograms of flat, grainy frames jump without a cut).
+        jumped = not fresh and float(js_divergence(histogram, self._histogram)) > CUT_HISTOGRAM_JS
+        if following < CUT_MIN_FOLLOWING or (jumped and following < CUT_JUMP_FOLLOWING):
             trust = None
         # The colour is carried and blended at the flow size, where occlusion edges are sharper than
         # at the model's quarter size; the prediction only gets the difference the blend made.
@@ -104,7 +105,10 @@ class TemporalSmoother:
         map_y = backward[..., 1] + np.arange(height, dtype=np.float32)[:, None]
         there = cv2.remap(forward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-        trusted = flows_agree(backward, there) & inside
+        # DIS flow is arbitrary where there is nothing to follow, so the two flows disagree on flat
+        # areas (a sky, an overcast field) although any warp there carries the right colour; there
+        # the L match alone decides.
+        trusted = (flows_agree(backward, there) | _flat(lightness)) & inside
         warped = cv2.remap(self._lightness, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         difference = np.abs(warped - lightness)
         following = float(np.count_nonzero(trusted & (difference < CUT_MATCH_L))) / trusted.size
@@ -125,6 +129,13 @@ class TemporalSmoother:
         magnitude = weight * _norm(carried) + (1 - weight) * _norm(ab)
         gain = np.minimum(magnitude / np.maximum(_norm(mixed), np.float32(1e-3)), np.float32(MAX_GAIN))
         return mixed * gain[..., None]
+
+
+def _flat(lightness: np.ndarray) -> np.ndarray:
+    """(h2, w2) bool: where L changes by less than FLAT_GRADIENT per pixel, averaged over 5x5."""
+    gx = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)  # the 3x3 Sobel kernel sums to 8
+    gy = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
+    return cv2.blur(cv2.magnitude(gx, gy), FLAT_WINDOW) < FLAT_GRADIENT
 
 
 def _norm(ab: np.ndarray) -> np.ndarray:
