@@ -2,9 +2,10 @@
 
     python benchmarks/throughput.py CLIP [--preset medium] [--crf 18] [--json-out results.jsonl]
 
-Both runs encode with libx264 at the same preset and CRF and copy the audio, one after the
-other in this process, so the ratio is measured on one machine in one run. Prints a table and
-one JSON line with the machine, library versions and git revision.
+All runs encode with libx264 at the same preset and CRF and copy the audio, one after the
+other in this process, so the ratios are measured on one machine in one run: ffmpeg, vidcolor,
+and vidcolor --no-temporal (the cost of temporal smoothing). Prints a table and one JSON line
+with the machine, library versions and git revision.
 """
 
 from __future__ import annotations
@@ -91,23 +92,17 @@ def main() -> int:
                 str(plain),
             ]
         )
-        vidcolor_s = _timed(
-            [
-                sys.executable,
-                "-m",
-                "vidcolor",
-                "-q",
-                str(args.clip),
-                str(ours),
-                "--preset",
-                args.preset,
-                "--crf",
-                str(args.crf),
-                "--stats-json",
-                str(stats_path),
-            ]
-        )
-        stats = json.loads(stats_path.read_text())
+
+        def vidcolor(*extra: str) -> tuple[float, dict]:
+            command = [sys.executable, "-m", "vidcolor", "-q", str(args.clip), str(ours), "--overwrite"]
+            command += ["--preset", args.preset, "--crf", str(args.crf), "--stats-json", str(stats_path)]
+            if args.threads:
+                command += ["--threads", str(args.threads)]
+            seconds = _timed(command + list(extra))
+            return seconds, json.loads(stats_path.read_text())
+
+        vidcolor_s, stats = vidcolor()
+        per_frame_s, _ = vidcolor("--no-temporal")
     frames = stats["frames"]
     record = {
         "benchmark": "throughput",
@@ -119,6 +114,9 @@ def main() -> int:
         "ffmpeg_x264_fps": round(frames / ffmpeg_s, 2),
         "vidcolor_fps": round(frames / vidcolor_s, 2),
         "ratio": round(ffmpeg_s / vidcolor_s, 3),
+        "vidcolor_no_temporal_fps": round(frames / per_frame_s, 2),
+        "temporal_cost": round(1 - per_frame_s / vidcolor_s, 3),  # share of throughput lost to smoothing
+        "cuts": len(stats.get("cuts", [])),
         "vidcolor_busy_seconds": stats["busy_seconds"],
         "vidcolor_peak_rss_mb": stats.get("peak_rss_mb"),
         "render_shape": stats["render_shape"],
@@ -127,10 +125,10 @@ def main() -> int:
         "versions": _versions(),
         "revision": _git_revision(),
     }
-    print(f"{'clip':28} {'frames':>6} {'ffmpeg fps':>10} {'vidcolor fps':>12} {'ratio':>6}")
+    print(f"{'clip':28} {'frames':>6} {'ffmpeg fps':>10} {'vidcolor fps':>12} {'ratio':>6} {'per-frame fps':>13}")
     print(
         f"{args.clip.name:28} {frames:6d} {record['ffmpeg_x264_fps']:10.1f} {record['vidcolor_fps']:12.1f} "
-        f"{record['ratio']:6.2f}"
+        f"{record['ratio']:6.2f} {record['vidcolor_no_temporal_fps']:13.1f}"
     )
     print(json.dumps(record))
     if args.json_out:
