@@ -14,13 +14,12 @@ makes. Prints the README's table and one JSON line per clip.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import av
+from common import emit, now
 
 from vidcolor import colorize
 from vidcolor.evaluate import evaluate_videos
@@ -90,7 +89,7 @@ def main() -> int:
     clips = sorted(c for c in args.clips.iterdir() if c.suffix.lower() in VIDEO_SUFFIXES)
     if not clips:
         p.error(f"no video clips in {args.clips}")
-    date = datetime.now(UTC).isoformat(timespec="seconds")
+    date = now()
     columns = f"{'warp err x1e3':>13} {'ab warp err':>11} {'CDC x1e3':>9} {'PSNR dB':>8} {'colourful':>9}"
     print(f"{'clip':26} {'run':10} {columns}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,10 +104,7 @@ def main() -> int:
                     flush=True,
                 )
             record = {"benchmark": "temporal", "date": date, "model": str(args.model), "strength": args.strength, **row}
-            print(json.dumps(record), flush=True)
-            if args.json_out:
-                with args.json_out.open("a") as out:
-                    out.write(json.dumps(record) + "\n")
+            emit(record, args.json_out)
     return 0
 
 

@@ -12,41 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-
-def _git_revision() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _versions() -> dict:
-    import av
-    import numpy
-    import onnxruntime
-
-    return {
-        "python": platform.python_version(),
-        "av": av.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "numpy": numpy.__version__,
-        "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0],
-    }
+from common import emit, now
 
 
 def _timed(command: list[str]) -> float:
@@ -106,7 +79,7 @@ def main() -> int:
     frames = stats["frames"]
     record = {
         "benchmark": "throughput",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "date": now(),
         "clip": args.clip.name,
         "frames": frames,
         "preset": args.preset,
@@ -121,19 +94,13 @@ def main() -> int:
         "vidcolor_peak_rss_mb": stats.get("peak_rss_mb"),
         "render_shape": stats["render_shape"],
         "model_threads": args.threads or "default",
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores",
-        "versions": _versions(),
-        "revision": _git_revision(),
     }
     print(f"{'clip':28} {'frames':>6} {'ffmpeg fps':>10} {'vidcolor fps':>12} {'ratio':>6} {'per-frame fps':>13}")
     print(
         f"{args.clip.name:28} {frames:6d} {record['ffmpeg_x264_fps']:10.1f} {record['vidcolor_fps']:12.1f} "
         f"{record['ratio']:6.2f} {record['vidcolor_no_temporal_fps']:13.1f}"
     )
-    print(json.dumps(record))
-    if args.json_out:
-        with args.json_out.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+    emit(record, args.json_out)
     return 0
 
 

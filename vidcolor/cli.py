@@ -17,6 +17,7 @@ from pathlib import Path
 from . import __version__
 from .config import ColorizeOptions
 from .errors import VidcolorError
+from .progress import ProgressBar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
@@ -90,33 +91,19 @@ def main(argv: list[str] | None = None) -> int:
         raise _Terminated
 
     previous = signal.signal(signal.SIGTERM, terminate)
-    bar = None
+    bar = ProgressBar(args.input, args.input.name)
     try:
-        from .media import estimate_frames
         from .run import colorize
 
         options = _options(args)
-
-        def progress(frames: int) -> None:
-            # The bar starts with the first batch, so a run that fails at once prints only its error.
-            nonlocal bar
-            if bar is None:
-                from tqdm import tqdm
-
-                bar = tqdm(total=estimate_frames(args.input), unit="frame", dynamic_ncols=True, desc=args.input.name)
-            bar.update(frames - bar.n)
-
-        stats = colorize(args.input, args.output, options, progress=None if args.quiet else progress)
-        if bar is not None:
-            bar.close()
+        stats = colorize(args.input, args.output, options, progress=None if args.quiet else bar)
+        bar.close()
         if args.stats_json:
             args.stats_json.write_text(json.dumps(stats.to_dict(), indent=2))
         if not args.quiet:
             print(f"vidcolor: wrote {args.output} ({stats.frames} frames, {stats.fps:.1f} fps)", file=sys.stderr)
         return EXIT_OK
     except VidcolorError as e:
-        if bar is not None:
-            bar.close()
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -126,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print("vidcolor: terminated; nothing written", file=sys.stderr)
         return EXIT_TERMINATED
     finally:
+        bar.close()
         signal.signal(signal.SIGTERM, previous)
 
 

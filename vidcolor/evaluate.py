@@ -24,8 +24,9 @@ import numpy as np
 
 from .consistency import FLOW_MAX_SIDE, ColourConsistency, ReferenceFlow, warp_error
 from .errors import InputError, VidcolorError
-from .media import estimate_frames, open_input
+from .media import open_input
 from .metrics import colorfulness, psnr, ssim
+from .progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -265,32 +266,21 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="vidcolor: %(levelname)s: %(message)s")
-    bar = None
-
-    def progress(frames: int) -> None:
-        # The bar starts with the first frame pair, so a file that fails to open prints only the error.
-        nonlocal bar
-        if bar is None:
-            from tqdm import tqdm
-
-            total = estimate_frames(args.reference)
-            bar = tqdm(total=total, unit="frame", dynamic_ncols=True, desc=args.candidate.name)
-        bar.update(frames - bar.n)
+    bar = ProgressBar(args.reference, args.candidate.name)
 
     try:
-        scores = evaluate_videos(args.reference, args.candidate, progress=None if args.quiet else progress)
-        if bar is not None:
-            bar.close()
+        scores = evaluate_videos(args.reference, args.candidate, progress=None if args.quiet else bar)
+        bar.close()
         print(json.dumps(scores.to_dict(), indent=2, allow_nan=False) if args.json else format_table(scores))
         return EXIT_OK
     except VidcolorError as e:
-        if bar is not None:
-            bar.close()
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("vidcolor: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        bar.close()
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ class TemporalSmoother:
 
     def _trust(self, lightness8: np.ndarray, lightness: np.ndarray) -> tuple[np.ndarray, float]:
         """Per-pixel trust (h2, w2) in [0, 1] of the previous frame warped onto this one, and the share
-        of pixels that follow from it (flows agree, L within CUT_MATCH_L); keeps the warp."""
+        of pixels that follow from it (flows agree or flat, L within CUT_MATCH_L); keeps the warp."""
         backward = self.flow.calc(lightness8, self._lightness8, None)  # this frame -> previous
         forward = self.flow.calc(self._lightness8, lightness8, None)  # previous -> this frame
         height, width = lightness8.shape
