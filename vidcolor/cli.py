@@ -8,6 +8,7 @@ error; one line on stderr, nothing written at OUT); 2 wrong command-line usage;
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import signal
@@ -19,6 +20,8 @@ from .config import ColorizeOptions
 from .errors import VidcolorError
 from .progress import ProgressBar
 
+# `vidcolor NAME ...` runs the module's main(); an input file with one of these names needs a path (./eval).
+SUBCOMMANDS = {"eval": "vidcolor.evaluate", "bench": "vidcolor.bench"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
@@ -32,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="vidcolor",
         description="Colorize a black-and-white video. The luma and the sound are kept as they are.",
         epilog="Exit codes: 0 done; 1 failed (nothing written); 2 usage; 130 interrupted; 143 terminated. "
-        "To score a result against the true colour video: vidcolor eval REFERENCE CANDIDATE (see vidcolor eval -h).",
+        "To score a result against the true colour video: vidcolor eval REFERENCE CANDIDATE (see vidcolor eval -h). "
+        "To time each stage against a plain transcode: vidcolor bench [CLIP] (see vidcolor bench -h).",
     )
     p.add_argument("input", type=Path, help="video to colorize")
     p.add_argument("output", type=Path, help="colorized video to write (container from the extension)")
@@ -79,10 +83,8 @@ def _options(args: argparse.Namespace) -> ColorizeOptions:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["eval"]:
-        from .evaluate import main as eval_main
-
-        return eval_main(argv[1:])
+    if argv and argv[0] in SUBCOMMANDS:
+        return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
     args = _parser().parse_args(argv)
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="vidcolor: %(levelname)s: %(message)s")

@@ -346,5 +346,5 @@ def colorize(
         temp.unlink(missing_ok=True)
     job.stats.wall_seconds = time.perf_counter() - started
     job.stats.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
-    job.stats.busy_seconds = {k: round(v, 3) for k, v in clock.busy.items()}
+    job.stats.busy_seconds = {k: round(v, 6) for k, v in clock.busy.items()}
     return job.stats
