@@ -1,53 +1,34 @@
-"""What every benchmark records beside its numbers: when, on what machine, with which versions."""
+"""What every benchmark records beside its numbers: when, on what machine, with which versions.
+
+The machine, library versions and revision come from `vidcolor.bench`, so these scripts and
+`vidcolor bench` describe a run the same way; the ffmpeg command-line tool's version is added.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+
+from vidcolor.bench import git_revision, library_versions, machine
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def machine() -> str:
-    return f"{platform.machine()}, {platform.processor() or 'cpu'}, {os.cpu_count()} cores"
-
-
-def git_revision() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def versions() -> dict:
-    import av
-    import numpy
-    import onnxruntime
-
-    return {
-        "python": platform.python_version(),
-        "av": av.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "numpy": numpy.__version__,
-        "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0],
-    }
+    try:
+        ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+    except OSError:
+        ffmpeg = "not installed"
+    return {**library_versions(), "ffmpeg": ffmpeg}
 
 
 def emit(record: dict, json_out: Path | None) -> None:
     """Prints the record as one JSON line, and appends it to `json_out` when given."""
-    line = json.dumps({**record, "machine": machine(), "versions": versions(), "revision": git_revision()})
+    line = json.dumps({**record, "machine": machine(), "versions": versions(), "revision": git_revision() or "unknown"})
     print(line, flush=True)
     if json_out:
         with json_out.open("a") as f:

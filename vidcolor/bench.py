@@ -95,7 +95,8 @@ def synthetic_clip(path: Path, size: tuple[int, int] = SYNTHETIC_SIZE, frames: i
     return path
 
 
-def _revision() -> str:
+def git_revision() -> str:
+    """Short git revision of the checkout vidcolor runs from; empty when it is not one."""
     try:
         return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -108,7 +109,8 @@ def _revision() -> str:
         return ""
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
+    """Versions of vidcolor and of the libraries that decide its speed."""
     import cv2
     import onnxruntime
 
@@ -121,6 +123,10 @@ def _versions() -> dict[str, str]:
         "opencv": cv2.__version__,
         "numpy": np.__version__,
     }
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {platform.processor() or 'cpu'}, {os.cpu_count()} cores"
 
 
 def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
@@ -151,9 +157,9 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
         backend=stats.backend,
         render_shape=tuple(stats.render_shape),
         date=datetime.now(UTC).isoformat(timespec="seconds"),
-        machine=f"{platform.machine()}, {os.cpu_count()} cores",
-        versions=_versions(),
-        revision=_revision(),
+        machine=machine(),
+        versions=library_versions(),
+        revision=git_revision(),
     )
 
 
