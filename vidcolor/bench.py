@@ -152,7 +152,7 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
         encoder_options=options.encoder_options(),
         transcode_fps=round(transcode_fps, 2),
         vidcolor_fps=round(vidcolor_fps, 2),
-        ratio=round(vidcolor_fps / transcode_fps, 3),
+        ratio=round(vidcolor_fps / transcode_fps, 4),
         stage_fps={k: round(frames / v, 1) if v > 0 else None for k, v in stats.busy_seconds.items()},
         backend=stats.backend,
         render_shape=tuple(stats.render_shape),
