@@ -1,6 +1,6 @@
 """What every benchmark records beside its numbers: when, on what machine, with which versions.
 
-The machine, library versions and revision come from `vidcolor.bench`, so these scripts and
+The machine, library versions and revision come from `vidcolor.provenance`, so these scripts and
 `vidcolor bench` describe a run the same way; the ffmpeg command-line tool's version is added.
 """
 
@@ -11,7 +11,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vidcolor.bench import git_revision, library_versions, machine
+from vidcolor.provenance import git_revision, library_versions, machine
 
 
 def now() -> str:

@@ -27,6 +27,7 @@ from vidcolor.model import DEFAULT_MODEL
 from vidcolor.temporal import DEFAULT_STRENGTH
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+SCORES = ("psnr", "ssim", "colorfulness", "cdc", "warp_error", "warp_error_ab")  # kept per run
 
 
 def write_grey(clip: Path, out: Path) -> None:
@@ -50,13 +51,13 @@ def score_clip(clip: Path, model: Path, strength: float, work: Path) -> dict:
     write_grey(clip, grey)
     scores = evaluate_videos(clip, grey).to_dict()
     grey.unlink()
-    row["grey"] = {k: scores[k] for k in ("psnr", "ssim", "colorfulness", "cdc", "warp_error", "warp_error_ab")}
+    row["grey"] = {k: scores[k] for k in SCORES}
     for name, temporal in (("per_frame", False), ("temporal", True)):
         out = work / f"{clip.stem}.{name}.mkv"
         stats = colorize(clip, out, model=model, codec="ffv1", temporal=temporal, temporal_strength=strength)
         scores = evaluate_videos(clip, out).to_dict()
         out.unlink()
-        row[name] = {k: scores[k] for k in ("psnr", "ssim", "colorfulness", "cdc", "warp_error", "warp_error_ab")}
+        row[name] = {k: scores[k] for k in SCORES}
         row[name]["fps"] = round(stats.fps, 2)
         if temporal:
             row["cuts"] = len(stats.cuts)

@@ -17,7 +17,7 @@ STAGES = {"decode", "model", "temporal", "colour", "encode"}
 def test_transcode_keeps_every_frame(make_video, tmp_path):
     src = make_video(frames=9, audio_tracks=1)
     out = tmp_path / "plain.mp4"
-    assert transcode(src, out, ColorizeOptions()) == 9
+    assert transcode(src, out, ColorizeOptions()) == (9, (64, 48))
     with av.open(str(out)) as c:
         assert len(list(c.decode(video=0))) == 9
         assert c.streams.video[0].codec_context.name == "h264"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 from vidcolor.colour import ab_gamut_bins
+from vidcolor.provenance import git_revision
 
 from .adversarial import adversarial_phase
 from .data import PhotoSet, find_photos, is_validation
@@ -47,20 +47,6 @@ class TrainOptions:
     threads: int = 0  # torch CPU threads; 0 = torch's default
     command: str = ""  # the command line, recorded in the model's metadata
     dims: ModelDims = field(default_factory=ModelDims)
-
-
-def _git_revision() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _to_ab(raw: torch.Tensor, head: str, bins: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -223,7 +209,7 @@ def train(options: TrainOptions) -> dict:
         "gan_weight": options.gan_weight,
         "seed": options.seed,
         "best_val_loss": best[0],
-        "revision": _git_revision(),
+        "revision": git_revision() or "unknown",
         "machine": f"{platform.machine()} {device.type}",
         "train_seconds": round(time.perf_counter() - loop_start, 1),
     }

@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,10 +23,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from . import __version__
 from .config import ColorizeOptions
 from .errors import VidcolorError
 from .media import open_input, setup_video_stream
+from .provenance import git_revision, library_versions, machine
 
 SYNTHETIC_SIZE = (1280, 720)  # px: the clip made when none is given ...
 SYNTHETIC_FRAMES = 120  # ... 4 s at 30 fps
@@ -59,9 +56,9 @@ class BenchResult:
         return asdict(self)
 
 
-def transcode(src: Path, dst: Path, options: ColorizeOptions) -> int:
+def transcode(src: Path, dst: Path, options: ColorizeOptions) -> tuple[int, tuple[int, int]]:
     """Decodes the first video stream of `src` and encodes it to `dst` with vidcolor's encoder settings
-    (video only); returns the number of frames."""
+    (video only); returns the number of frames and their (width, height)."""
     with open_input(src) as inp, av.open(str(dst), "w") as out:
         source = inp.streams.video[0]
         source.thread_type = "AUTO"
@@ -74,7 +71,7 @@ def transcode(src: Path, dst: Path, options: ColorizeOptions) -> int:
             out.mux(stream.encode(frame))
             frames += 1
         out.mux(stream.encode(None))
-    return frames
+    return frames, (stream.width, stream.height)
 
 
 def synthetic_clip(path: Path, size: tuple[int, int] = SYNTHETIC_SIZE, frames: int = SYNTHETIC_FRAMES) -> Path:
@@ -95,55 +92,19 @@ def synthetic_clip(path: Path, size: tuple[int, int] = SYNTHETIC_SIZE, frames: i
     return path
 
 
-def git_revision() -> str:
-    """Short git revision of the checkout vidcolor runs from; empty when it is not one."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of vidcolor and of the libraries that decide its speed."""
-    import cv2
-    import onnxruntime
-
-    return {
-        "vidcolor": __version__,
-        "python": platform.python_version(),
-        "av": av.__version__,
-        "libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
-        "onnxruntime": onnxruntime.__version__,
-        "opencv": cv2.__version__,
-        "numpy": np.__version__,
-    }
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {platform.processor() or 'cpu'}, {os.cpu_count()} cores"
-
-
 def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
     """Times a plain transcode of `clip`, then vidcolor on it with the same encoder settings."""
     from .run import colorize
 
     suffix = ".mkv" if options.codec == "ffv1" else ".mp4"
     started = time.perf_counter()
-    frames = transcode(clip, work / f"plain{suffix}", options)
+    frames, size = transcode(clip, work / f"plain{suffix}", options)
     transcode_seconds = time.perf_counter() - started
     stats = colorize(clip, work / f"ours{suffix}", options, overwrite=True)
     if stats.frames != frames:
         raise VidcolorError(f"{clip}: the transcode saw {frames} frames and vidcolor {stats.frames}")
     vidcolor_fps = stats.fps
     transcode_fps = frames / transcode_seconds
-    with av.open(str(clip)) as c:
-        size = (c.streams.video[0].width, c.streams.video[0].height)
     return BenchResult(
         clip=str(clip),
         frames=frames,

@@ -77,7 +77,8 @@ class _Totals:
         self.warp_reference: list[float] = []
         self.warp_ab: list[float] = []
         self.warp_ab_reference: list[float] = []
-        self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # luma, reference, candidate
+        # The last frame pair: luma, reference, candidate, and the a*b* of both (each converted once).
+        self._previous: tuple[np.ndarray, ...] | None = None
 
     def add(self, reference: np.ndarray, candidate: np.ndarray) -> None:
         """Takes the next pair of (H, W, 3) uint8 frames."""
@@ -90,14 +91,15 @@ class _Totals:
         self.cdc.add(candidate)
         self.cdc_reference.add(reference)
         luma = self.flow.luma(reference)
+        truth_ab, ours_ab = _ab(truth), _ab(ours)
         if self._previous is not None:
-            luma_before, truth_before, ours_before = self._previous
+            luma_before, truth_before, ours_before, truth_ab_before, ours_ab_before = self._previous
             where = self.flow.correspondence(luma_before, luma)
             self.warp.append(warp_error(ours_before, ours, where))
             self.warp_reference.append(warp_error(truth_before, truth, where))
-            self.warp_ab.append(warp_error(_ab(ours_before), _ab(ours), where))
-            self.warp_ab_reference.append(warp_error(_ab(truth_before), _ab(truth), where))
-        self._previous = luma, truth, ours
+            self.warp_ab.append(warp_error(ours_ab_before, ours_ab, where))
+            self.warp_ab_reference.append(warp_error(truth_ab_before, truth_ab, where))
+        self._previous = luma, truth, ours, truth_ab, ours_ab
         self.frames += 1
 
     def scores(self, reference: Path, candidate: Path, frames_reference: int, frames_candidate: int) -> VideoScores:

@@ -77,7 +77,7 @@ class TemporalSmoother:
         lightness8 = np.clip(lightness * 2.55 + 0.5, 0, 255).astype(np.uint8)
         histogram = _histogram(lightness8)
         fresh = self._lightness8 is None or self._lightness8.shape != lightness8.shape or self._ab_shape != ab.shape
-        trust, following = (None, 0.0) if fresh else self._trust(lightness8, lightness)
+        trust, following, warp = (None, 0.0, None) if fresh else self._trust(lightness8, lightness)
         # A cut: little of the frame follows from the last one, or the brightness distribution jumped
         # and not most of it does (narrow histograms of flat, grainy frames jump without a cut).
         jumped = not fresh and float(js_divergence(histogram, self._histogram)) > CUT_HISTOGRAM_JS
@@ -89,15 +89,16 @@ class TemporalSmoother:
         if trust is None or self.strength == 0:
             out, state = ab, predicted
         else:
-            state = self._blend(predicted, trust)
+            state = self._blend(predicted, trust, warp)
             out = ab + cv2.resize(state - predicted, (ab.shape[1], ab.shape[0]), interpolation=cv2.INTER_AREA)
         self._lightness8, self._lightness, self._histogram, self._ab = lightness8, lightness, histogram, state
         self._ab_shape = ab.shape
         return SmoothResult(out, trust is None, 0.0 if trust is None else float(trust.mean()))
 
-    def _trust(self, lightness8: np.ndarray, lightness: np.ndarray) -> tuple[np.ndarray, float]:
-        """Per-pixel trust (h2, w2) in [0, 1] of the previous frame warped onto this one, and the share
-        of pixels that follow from it (flows agree or flat, L within CUT_MATCH_L); keeps the warp."""
+    def _trust(self, lightness8: np.ndarray, lightness: np.ndarray) -> tuple[np.ndarray, float, tuple]:
+        """Per-pixel trust (h2, w2) in [0, 1] of the previous frame warped onto this one, the share of
+        pixels that follow from it (flows agree or flat, L within CUT_MATCH_L), and the warp's
+        cv2.remap maps (where each pixel was in the previous frame)."""
         backward = self.flow.calc(lightness8, self._lightness8, None)  # this frame -> previous
         forward = self.flow.calc(self._lightness8, lightness8, None)  # previous -> this frame
         height, width = lightness8.shape
@@ -112,17 +113,16 @@ class TemporalSmoother:
         warped = cv2.remap(self._lightness, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         difference = np.abs(warped - lightness)
         following = float(np.count_nonzero(trusted & (difference < CUT_MATCH_L))) / trusted.size
-        self._map = (map_x, map_y)
         difference *= np.float32(1 / BRIGHTNESS_SIGMA)
         trust = np.exp(-(difference * difference)) * trusted
         # A pixel is only as trustworthy as its neighbours: the carried colour is sampled bilinearly,
         # so an untrusted neighbour (an occlusion edge) would leak colour.
-        return cv2.erode(trust, TRUST_NEIGHBOURHOOD), following
+        return cv2.erode(trust, TRUST_NEIGHBOURHOOD), following, (map_x, map_y)
 
-    def _blend(self, ab: np.ndarray, trust: np.ndarray) -> np.ndarray:
-        """ab (h2, w2, 2) prediction at flow size, trust (h2, w2) -> blended ab at flow size."""
+    def _blend(self, ab: np.ndarray, trust: np.ndarray, warp: tuple) -> np.ndarray:
+        """ab (h2, w2, 2) prediction at flow size, trust (h2, w2), warp maps -> blended ab at flow size."""
         weight = trust.astype(np.float32) * np.float32(self.strength)
-        carried = cv2.remap(self._ab, *self._map, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        carried = cv2.remap(self._ab, *warp, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         w1 = weight[..., None]
         mixed = w1 * carried + (1 - w1) * ab
         # Keep chroma: the blend's magnitude is the blend of the magnitudes, not the magnitude of the mean.
