@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import torch
 from conftest import read_video
-from vidcolor.training.export import check_parity, contract, export_onnx
+from vidcolor.training.export import RAW_OUTPUT, check_parity, contract, decode_raw, export_onnx, upgrade
 from vidcolor.training.losses import annealed_mean, bin_weights, classification_loss
-from vidcolor.training.model import ColorUNet, ModelDims
+from vidcolor.training.model import L_SCALE, L_SHIFT, ColorUNet, ModelDims
 
 from vidcolor import colorize
 from vidcolor.colour import ab_gamut_bins
 from vidcolor.errors import ModelError
-from vidcolor.model import OnnxColorizer
+from vidcolor.model import METADATA_KEY, OnnxColorizer
+from vidcolor.model import annealed_mean as runtime_annealed_mean
 
 SMALL = ModelDims(widths=(8, 8, 16, 16), blocks=(0, 1, 1, 1))
 
@@ -57,14 +60,68 @@ def test_parity_check_catches_a_mismatch(tmp_path):
         check_parity(model, path)
 
 
-def test_annealed_mean_matches_runtime_decode(tmp_path):
-    model = _model("classification")
+def test_annealed_mean_matches_runtime_decode():
+    # The runtime's numpy decoding (for models whose graph ends in logits) is training's definition.
+    logits = torch.randn(2, len(ab_gamut_bins()), 5, 7) * 3
+    expected = annealed_mean(logits, torch.from_numpy(ab_gamut_bins()), 0.38).numpy()
+    got = runtime_annealed_mean(logits.numpy(), ab_gamut_bins(), 0.38)
+    assert np.abs(got - expected).max() < 1e-3
+
+
+@pytest.mark.parametrize("head", ["classification", "regression"])
+def test_exported_graph_decodes_ab_with_the_temperature_as_input(tmp_path, head):
+    model = _model(head)
     path = tmp_path / "m.onnx"
     export_onnx(model, path, contract(model, ab_gamut_bins(), 0.38, 256, {}))
     runtime = OnnxColorizer(path)
-    logits = torch.randn(2, len(ab_gamut_bins()), 5, 7) * 3
-    expected = annealed_mean(logits, torch.from_numpy(ab_gamut_bins()), 0.38).permute(0, 2, 3, 1).numpy()
-    assert np.abs(runtime.decode(logits.numpy()) - expected).max() < 1e-3
+    assert runtime.info.decoded and runtime.info.output_name == "ab"
+    lightness = np.random.default_rng(0).uniform(0, 100, (2, 64, 96)).astype(np.float32)
+    with torch.no_grad():
+        raw = model(torch.from_numpy(lightness[:, None]) / L_SCALE - L_SHIFT)
+    for temperature in (0.38, 1.0):
+        info = dataclasses.replace(runtime.info, temperature=temperature)
+        expected = decode_raw(raw, info).permute(0, 2, 3, 1).numpy()
+        runtime.info = info
+        assert np.abs(runtime.predict_ab(lightness) - expected).max() < 0.05
+    if head == "classification":  # a different temperature must change the colours, or it is not an input
+        sharp = decode_raw(raw, dataclasses.replace(info, temperature=0.38))
+        assert (sharp - decode_raw(raw, info)).abs().max() > 1
+
+
+def test_upgrading_a_model_with_a_logits_output_keeps_its_colours(tmp_path):
+    # Models exported before the decoder moved into the graph end in logits; upgrade() rewrites them.
+    model = _model("classification")
+    new = tmp_path / "new.onnx"
+    export_onnx(model, new, contract(model, ab_gamut_bins(), 0.38, 256, {"command": "test"}))
+    legacy = tmp_path / "legacy.onnx"
+    proto = onnx.load(str(new))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
+    keep = [n for n in proto.graph.node if not n.output[0].startswith("decoder/") and n.output[0] != "ab"]
+    del proto.graph.node[:]
+    proto.graph.node.extend(keep)
+    for node in proto.graph.node:
+        node.output[:] = ["logits" if o == RAW_OUTPUT else o for o in node.output]
+    del proto.graph.input[1:]  # the temperature input
+    initializers = [t for t in proto.graph.initializer if not t.name.startswith("decoder/")]
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(initializers)
+    del proto.graph.output[:]
+    proto.graph.output.append(onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, None))
+    meta = {k: v for k, v in meta.items() if k not in ("decoded", "temperature_input")} | {"output": "logits"}
+    onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(meta)})
+    onnx.save(proto, str(legacy))
+    assert not OnnxColorizer(legacy).info.decoded
+
+    upgraded = tmp_path / "upgraded.onnx"
+    assert upgrade(legacy, upgraded) < 0.05
+    info = OnnxColorizer(upgraded).info
+    assert info.decoded and info.training["command"] == "test"
+    lightness = np.random.default_rng(1).uniform(0, 100, (1, 64, 64)).astype(np.float32)
+    assert (
+        np.abs(OnnxColorizer(upgraded).predict_ab(lightness) - OnnxColorizer(legacy).predict_ab(lightness)).max() < 0.05
+    )
+    with pytest.raises(ModelError, match="already"):
+        upgrade(upgraded, tmp_path / "again.onnx")
 
 
 def test_rebalancing_favours_rare_colours():

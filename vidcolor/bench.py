@@ -21,8 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
+from .backends import BACKENDS, DEVICES
 from .config import ColorizeOptions
 from .errors import VidcolorError
 from .media import open_input, setup_video_stream
@@ -44,6 +46,7 @@ class BenchResult:
     vidcolor_fps: float  # end to end
     ratio: float  # vidcolor_fps / transcode_fps
     stage_fps: dict[str, float | None]  # frames / busy seconds, per stage (None: never measurably busy)
+    model_alone_fps: float  # the model runtime on its own, batches of random L at the render shape
     device: str = "cpu"
     backend: str = "onnxruntime-cpu"
     render_shape: tuple[int, int] = (0, 0)
@@ -105,6 +108,7 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
         raise VidcolorError(f"{clip}: the transcode saw {frames} frames and vidcolor {stats.frames}")
     vidcolor_fps = stats.fps
     transcode_fps = frames / transcode_seconds
+    model_fps = model_alone(options, tuple(stats.render_shape))
     return BenchResult(
         clip=str(clip),
         frames=frames,
@@ -115,6 +119,8 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
         vidcolor_fps=round(vidcolor_fps, 2),
         ratio=round(vidcolor_fps / transcode_fps, 4),
         stage_fps={k: round(frames / v, 1) if v > 0 else None for k, v in stats.busy_seconds.items()},
+        model_alone_fps=round(model_fps, 1),
+        device=stats.device,
         backend=stats.backend,
         render_shape=tuple(stats.render_shape),
         date=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -124,13 +130,44 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
     )
 
 
+def model_alone(options: ColorizeOptions, render_shape: tuple[int, int], seconds: float = 2.0) -> float:
+    """Frames per second of the model runtime alone: `batch_size` frames per call, timed for at
+    least `seconds` after two warm-up calls (engine builds, allocations and caches are not counted)."""
+    from .backends import RuntimeRequest, load_colorizer
+
+    colorizer = load_colorizer(
+        RuntimeRequest(
+            model=Path(options.model),
+            device=options.device,
+            backend=options.backend,
+            threads=options.threads,
+            batch_size=options.batch_size,
+            render_shape=render_shape,
+        )
+    )
+    rng = np.random.default_rng(0)
+    height, width = render_shape
+    # Smooth random L: realistic logits, unlike white noise.
+    coarse = rng.uniform(0, 100, (options.batch_size, max(1, height // 16), max(1, width // 16))).astype(np.float32)
+    lightness = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in coarse])
+    for _ in range(2):
+        colorizer.predict_ab(lightness)
+    calls, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds or calls < 3:
+        colorizer.predict_ab(lightness)
+        calls += 1
+    return calls * options.batch_size / elapsed
+
+
 def format_table(result: BenchResult) -> str:
     width, height = result.size
     rows = [
         f"{Path(result.clip).name}: {result.frames} frames, {width}x{height}, {result.codec} "
-        + " ".join(f"{k}={v}" for k, v in result.encoder_options.items()),
+        + " ".join(f"{k}={v}" for k, v in result.encoder_options.items())
+        + f"; model {result.backend} at {result.render_shape[1]}x{result.render_shape[0]}",
         f"{'stage':<22}{'fps':>10}",
         *(f"{stage:<22}{'-' if fps is None else f'{fps:.1f}':>10}" for stage, fps in result.stage_fps.items()),
+        f"{'model alone':<22}{result.model_alone_fps:>10.1f}",
         f"{'vidcolor end to end':<22}{result.vidcolor_fps:>10.1f}",
         f"{'plain transcode':<22}{result.transcode_fps:>10.1f}",
         f"{'ratio':<22}{result.ratio:>10.2f}",
@@ -149,7 +186,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", default=defaults.codec)
     p.add_argument("--crf", type=int, default=defaults.crf)
     p.add_argument("--preset", default=defaults.preset)
-    p.add_argument("--threads", type=int, help="model threads (default: half the CPU cores)")
+    p.add_argument("--threads", type=int, help="model threads on CPU (default: every core)")
+    p.add_argument("--device", choices=DEVICES, default=defaults.device, help="where the model runs (default auto)")
+    p.add_argument("--backend", choices=BACKENDS, default=defaults.backend, help="model runtime (default auto)")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames per model call (default 8)")
     p.add_argument("--no-temporal", action="store_true", help="leave the temporal stage out")
     p.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
     return p
@@ -160,7 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="vidcolor: %(levelname)s: %(message)s")
     try:
         options = ColorizeOptions(
-            codec=args.codec, crf=args.crf, preset=args.preset, threads=args.threads, temporal=not args.no_temporal
+            codec=args.codec,
+            crf=args.crf,
+            preset=args.preset,
+            threads=args.threads,
+            device=args.device,
+            backend=args.backend,
+            batch_size=args.batch_size,
+            temporal=not args.no_temporal,
         )
         with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:
             clip = args.clip or synthetic_clip(Path(tmp) / "synthetic.mp4")

@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .backends import BACKENDS, DEVICES
 from .config import ColorizeOptions
 from .errors import VidcolorError
 from .progress import ProgressBar
 
 # `vidcolor NAME ...` runs the module's main(); an input file with one of these names needs a path (./eval).
-SUBCOMMANDS = {"eval": "vidcolor.evaluate", "bench": "vidcolor.bench"}
+SUBCOMMANDS = {"eval": "vidcolor.evaluate", "bench": "vidcolor.bench", "engines": "vidcolor.engines_cli"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Colorize a black-and-white video. The luma and the sound are kept as they are.",
         epilog="Exit codes: 0 done; 1 failed (nothing written); 2 usage; 130 interrupted; 143 terminated. "
         "To score a result against the true colour video: vidcolor eval REFERENCE CANDIDATE (see vidcolor eval -h). "
-        "To time each stage against a plain transcode: vidcolor bench [CLIP] (see vidcolor bench -h).",
+        "To time each stage against a plain transcode: vidcolor bench [CLIP] (see vidcolor bench -h). "
+        "To prebuild TensorRT engines: vidcolor engines build --size WxH.",
     )
     p.add_argument("input", type=Path, help="video to colorize")
     p.add_argument("output", type=Path, help="colorized video to write (container from the extension)")
@@ -50,7 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=defaults.preset, help="encoder preset for x264/x265 (default medium)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames per model call (default 8)")
     p.add_argument("--render-size", type=int, help="short side in px the model sees (default: the model's)")
-    p.add_argument("--threads", type=int, help="model threads (default: half the CPU cores)")
+    p.add_argument("--threads", type=int, help="model threads on CPU (default: every core)")
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=defaults.device,
+        help="where the model runs (default auto: a GPU if usable)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=defaults.backend,
+        help="model runtime (default auto: the fastest installed); a named one that is missing is an error",
+    )
     p.add_argument("--no-temporal", action="store_true", help="per-frame colour, no temporal smoothing")
     p.add_argument(
         "--temporal-strength",
@@ -77,6 +91,8 @@ def _options(args: argparse.Namespace) -> ColorizeOptions:
         temporal_strength=args.temporal_strength,
         render_size=args.render_size,
         threads=args.threads,
+        device=args.device,
+        backend=args.backend,
         overwrite=args.overwrite,
     )
 
@@ -103,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.stats_json:
             args.stats_json.write_text(json.dumps(stats.to_dict(), indent=2))
         if not args.quiet:
-            print(f"vidcolor: wrote {args.output} ({stats.frames} frames, {stats.fps:.1f} fps)", file=sys.stderr)
+            print(
+                f"vidcolor: wrote {args.output} ({stats.frames} frames, {stats.fps:.1f} fps, {stats.backend})",
+                file=sys.stderr,
+            )
         return EXIT_OK
     except VidcolorError as e:
         print(f"vidcolor: error: {e}", file=sys.stderr)

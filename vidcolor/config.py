@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .backends import BACKENDS, DEVICES
 from .errors import VidcolorError
 from .model import DEFAULT_MODEL
 from .temporal import DEFAULT_STRENGTH
@@ -23,7 +24,9 @@ class ColorizeOptions:
     temporal: bool = True  # temporal smoothing of colour (per-frame colour when False)
     temporal_strength: float = DEFAULT_STRENGTH  # weight of the colour carried along motion, [0, 1)
     render_size: int | None = None  # px, short side the model sees; None = the model's preference
-    threads: int | None = None  # ONNX Runtime intra-op threads; None = half the CPU cores
+    threads: int | None = None  # model threads on CPU; None = every core
+    device: str = "auto"  # where the model runs: auto (a GPU if one can be used), cpu or cuda
+    backend: str = "auto"  # model runtime: auto (fastest available), onnxruntime, tensorrt or torch
     overwrite: bool = False  # replace an existing output
     threaded: bool = True  # run stages in threads (False: the single-thread reference path)
 
@@ -34,6 +37,10 @@ class ColorizeOptions:
             raise VidcolorError(f"crf must be between 0 and 63, not {self.crf}")
         if not 0.0 <= self.temporal_strength < 1.0:
             raise VidcolorError(f"temporal strength must be in [0, 1), not {self.temporal_strength}")
+        if self.device not in DEVICES:
+            raise VidcolorError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if self.backend not in BACKENDS:
+            raise VidcolorError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.render_size is not None and self.render_size < 16:
             raise VidcolorError(f"render size must be at least 16 px, not {self.render_size}")
 

@@ -30,6 +30,8 @@ class ModelInfo:
     ab_scale: float
     ab_bins: np.ndarray | None  # (Q, 2) ab centres of the classification bins
     temperature: float  # annealed-mean decoding temperature (classification)
+    decoded: bool  # the graph outputs ab in CIE units itself (annealed mean or scaling inside the graph)
+    temperature_input: str | None  # graph input taking the decoding temperature, if the graph decodes
     render_size: int  # px, preferred short side of the input
     size_multiple: int  # input height and width must be multiples of this
     output_stride: int  # the output is this many times smaller than the input
@@ -53,6 +55,8 @@ class ModelInfo:
                 ab_scale=float(meta.get("ab_scale", 1.0)),
                 ab_bins=bins,
                 temperature=float(meta.get("temperature", 1.0)),
+                decoded=bool(meta.get("decoded", False)),
+                temperature_input=meta.get("temperature_input"),
                 render_size=int(meta["render_size"]),
                 size_multiple=int(meta["size_multiple"]),
                 output_stride=int(meta["output_stride"]),
@@ -72,14 +76,83 @@ class ModelInfo:
 
         return fit(height), fit(width)
 
+    def graph_inputs(self, scaled: np.ndarray) -> dict[str, np.ndarray]:
+        """The feeds of one model call, given the scaled L batch (N, 1, H, W) float32."""
+        feeds = {self.input_name: scaled}
+        if self.temperature_input:
+            feeds[self.temperature_input] = np.array([self.temperature], dtype=np.float32)
+        return feeds
 
-def _default_threads() -> int:
-    # Leave room for decode and encode, which run beside the model in their own threads.
-    return max(1, (os.cpu_count() or 2) // 2)
+    def scale(self, lightness: np.ndarray) -> np.ndarray:
+        """L (N, H, W) in [0, 100] -> the network's input (N, 1, H, W) float32."""
+        return (lightness[:, None] / self.l_scale - self.l_shift).astype(np.float32)
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        """The graph's output (N, C, h, w) -> ab (N, h, w, 2) float32."""
+        if self.decoded:
+            ab = raw
+        elif self.head == "regression":
+            ab = raw * self.ab_scale
+        else:
+            ab = annealed_mean(raw, self.ab_bins, self.temperature)
+        return np.ascontiguousarray(ab.transpose(0, 2, 3, 1), dtype=np.float32)
 
 
-class OnnxColorizer:
-    """Runs a vidcolor ONNX model: L (N, H, W) in [0, 100] -> ab (N, H/stride, W/stride, 2)."""
+def annealed_mean(logits: np.ndarray, bins: np.ndarray, temperature: float) -> np.ndarray:
+    """Logits (N, Q, h, w) over ab bins (Q, 2) -> ab (N, 2, h, w).
+
+    The annealed mean of Zhang et al. 2016: the mean of the softmax sharpened by a temperature
+    below 1, between the washed-out mean and the noisy mode. Models exported since the decoder
+    moved into the graph never need this; it decodes older ones.
+    """
+    n, q, h, w = logits.shape
+    z = logits.reshape(n, q, h * w) * np.float32(1 / temperature)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    ab = np.matmul(bins.T[None], z) / z.sum(axis=1)[:, None]
+    return ab.reshape(n, 2, h, w)
+
+
+def default_threads() -> int:
+    # Every core: the model is the slowest stage, and with spinning off (below) its threads give
+    # the cores back to decode and encode whenever they wait. On 2 cores, 2 threads ran dog_path
+    # at 0.30 of a plain transcode and 1 thread at 0.27 (vidcolor bench, 2026-11-23).
+    return max(1, os.cpu_count() or 1)
+
+
+def read_info(path: str | Path) -> ModelInfo:
+    """The contract of a vidcolor ONNX model, read with ONNX Runtime (no other dependency)."""
+    return OnnxColorizer(path, threads=1).info
+
+
+class Colorizer:
+    """A model runtime: L (N, H, W) in [0, 100] -> ab (N, H/stride, W/stride, 2) float32.
+
+    Every backend (ONNX Runtime, TensorRT, PyTorch) implements `predict_ab` for the same model
+    file and contract; `device` and `backend` name what actually runs, for the log and stats.
+    """
+
+    info: ModelInfo
+    path: Path
+    device: str = "cpu"
+    backend: str = "onnxruntime"
+
+    @property
+    def name(self) -> str:
+        """How the run reports it: backend and where it runs, e.g. 'onnxruntime-cpu', 'tensorrt-cuda'."""
+        return f"{self.backend}-{self.device}"
+
+    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxColorizer(Colorizer):
+    """A vidcolor ONNX model run with ONNX Runtime on the given execution providers.
+
+    `providers` is ONNX Runtime's list of (name, options) in order of preference; on CPU it is
+    just the CPU provider. With a CUDA or TensorRT provider the input is bound to the GPU and the
+    output stays there until copied back (IO binding), so ORT does not stage copies per call.
+    """
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: list | None = None):
         import onnxruntime as ort
@@ -89,8 +162,11 @@ class OnnxColorizer:
             raise ModelError(f"model file not found: {path}")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or _default_threads()
+        options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
+        # Idle ONNX Runtime threads spin by default, taking CPU from the decoder and encoder threads
+        # beside them: 0.27 -> 0.30 of a plain transcode without spinning on dog_path (2 cores).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own untyped errors for bad files
@@ -100,24 +176,25 @@ class OnnxColorizer:
             raise ModelError(f"{path} is not a vidcolor model (no '{METADATA_KEY}' metadata)")
         self.info = ModelInfo.from_metadata(json.loads(raw))
         self.path = path
+        self.provider = self.session.get_providers()[0]
+        self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
+        self.backend = "onnxruntime"
 
     def run(self, lightness: np.ndarray) -> np.ndarray:
-        """L (N, H, W) -> the network's raw output (N, C, h, w)."""
-        x = (lightness[:, None] / self.info.l_scale - self.info.l_shift).astype(np.float32)
-        return self.session.run([self.info.output_name], {self.info.input_name: x})[0]
+        """L (N, H, W) -> the graph's output (N, C, h, w)."""
+        feeds = self.info.graph_inputs(self.info.scale(lightness))
+        if self.device == "cpu":
+            return self.session.run([self.info.output_name], feeds)[0]
+        binding = self.session.io_binding()
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, value)  # copied to the device once, by ORT
+        binding.bind_output(self.info.output_name, "cuda")  # allocated on the device by ORT
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
 
     def decode(self, raw: np.ndarray) -> np.ndarray:
-        """Raw output (N, C, h, w) -> ab (N, h, w, 2), float32."""
-        info = self.info
-        if info.head == "regression":
-            return np.ascontiguousarray(raw.transpose(0, 2, 3, 1) * info.ab_scale, dtype=np.float32)
-        # Annealed mean (Zhang et al. 2016): the mean of the softmax sharpened by a temperature
-        # below 1, between the washed-out mean and the noisy mode.
-        z = raw.transpose(0, 2, 3, 1) / info.temperature
-        z = z - z.max(axis=-1, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=-1, keepdims=True)
-        return (z @ info.ab_bins).astype(np.float32)
+        """The graph's output (N, C, h, w) -> ab (N, h, w, 2), float32."""
+        return self.info.decode(raw)
 
     def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
         return self.decode(self.run(lightness))

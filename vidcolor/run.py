@@ -20,6 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .backends import RuntimeRequest, load_colorizer
 from .chroma import chroma_planes, render_lightness
 from .config import ColorizeOptions
 from .errors import EncodeError, InputError
@@ -33,7 +34,7 @@ from .media import (
     plan_streams,
     setup_video_stream,
 )
-from .model import OnnxColorizer
+from .model import read_info
 from .pipeline import StageClock, run_inline, run_threaded
 from .stats import RunStats
 from .temporal import TemporalSmoother
@@ -78,9 +79,14 @@ class _Job:
         self.options = options
         self.src, self.dst = src, dst
         self.stats = RunStats(input=str(src), output=str(dst), codec=options.codec, model=str(options.model))
-        self.colorizer = OnnxColorizer(options.model, threads=options.threads)
         self.inp = open_input(src)
         self.video = self.inp.streams.video[0]
+        try:
+            self.colorizer = load_colorizer(self._runtime_request())
+        except BaseException:
+            self.inp.close()
+            raise
+        self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
         self.video.thread_type = "AUTO"  # frame threading in the decoder
         self.out: av.container.OutputContainer | None = None
         self.plan = None
@@ -91,6 +97,22 @@ class _Job:
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
         self.smoothed = 0  # frames through the temporal stage so far
+
+    def _runtime_request(self) -> RuntimeRequest:
+        options = self.options
+        ctx = self.video.codec_context
+        shape = None
+        if options.backend in ("auto", "tensorrt") and options.device != "cpu" and ctx.width and ctx.height:
+            # TensorRT optimizes for the input shape, so it needs the render shape up front.
+            shape = read_info(options.model).render_shape(ctx.height, ctx.width, options.render_size)
+        return RuntimeRequest(
+            model=Path(options.model),
+            device=options.device,
+            backend=options.backend,
+            threads=options.threads,
+            batch_size=options.batch_size,
+            render_shape=shape,
+        )
 
     # -- stages -------------------------------------------------------------------------------
 

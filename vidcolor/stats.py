@@ -13,7 +13,8 @@ class RunStats:
     wall_seconds: float = 0.0
     busy_seconds: dict[str, float] = field(default_factory=dict)  # per stage, excluding waits
     model: str = ""
-    backend: str = "onnxruntime-cpu"
+    device: str = "cpu"  # where the model ran: cpu or cuda
+    backend: str = "onnxruntime-cpu"  # model runtime and device, e.g. tensorrt-cuda
     codec: str = ""
     pixel_format: str = ""  # of the output video
     luma_exact: bool = True  # output Y plane equals the input's (False only if the encoder lacks the depth)

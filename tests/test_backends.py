@@ -1,0 +1,232 @@
+"""Model runtimes: device and backend selection, clear refusals, the torch backend against ONNX
+Runtime, ONNX Runtime's GPU provider options, and the TensorRT engine cache."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import read_video
+
+from vidcolor import backends, colorize, trt_engine
+from vidcolor.backends import RuntimeRequest, load_colorizer, ort_gpu_providers, resolve
+from vidcolor.engines_cli import list_engines
+from vidcolor.errors import ModelError
+from vidcolor.model import DEFAULT_MODEL, OnnxColorizer, read_info
+from vidcolor.trt_engine import EngineKey, Profile, cached_engine, engine_dir
+
+
+def _lightness(batch: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 100, (batch, height // 16, width // 16)).astype(np.float32)
+    return np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in coarse])
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(backends, "cuda_device_count", lambda: 0)
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """A GPU the driver reports, with only the CPU runtimes of this machine installed."""
+    monkeypatch.setattr(backends, "cuda_device_count", lambda: 1)
+
+
+def test_auto_on_a_machine_without_gpu_is_onnxruntime_on_cpu(no_gpu):
+    assert resolve("auto", "auto") == ("cpu", "onnxruntime")
+    assert resolve("cpu", "torch") == ("cpu", "torch")
+
+
+@pytest.mark.parametrize(
+    ("device", "backend", "message"),
+    [
+        ("cpu", "tensorrt", "--device cuda"),
+        ("cuda", "auto", "no NVIDIA GPU"),
+        ("cuda", "torch", "no NVIDIA GPU"),
+        ("tpu", "auto", "unknown device"),
+        ("cpu", "openvino", "unknown backend"),
+    ],
+)
+def test_impossible_requests_are_refused(no_gpu, device, backend, message):
+    with pytest.raises(ModelError, match=message):
+        resolve(device, backend)
+
+
+@pytest.mark.parametrize(
+    ("backend", "extra"),
+    [("onnxruntime", "vidcolor[gpu]"), ("tensorrt", "vidcolor[tensorrt]"), ("torch", "cannot use CUDA")],
+)
+def test_a_named_gpu_backend_that_is_missing_names_its_extra(fake_gpu, backend, extra):
+    # This machine has CPU-only onnxruntime and torch and no TensorRT: each is refused, none swapped.
+    with pytest.raises(ModelError, match=extra.replace("[", r"\[").replace("]", r"\]")):
+        resolve("cuda", backend)
+
+
+def test_a_gpu_without_gpu_runtimes_runs_auto_on_cpu_and_says_so(fake_gpu, caplog):
+    with caplog.at_level(logging.WARNING, logger="vidcolor.backends"):
+        assert resolve("auto", "auto") == ("cpu", "onnxruntime")
+    assert "GPU is visible" in caplog.text and "vidcolor[gpu]" in caplog.text
+
+
+def test_missing_torch_names_the_torch_extra(no_gpu, monkeypatch):
+    real = backends._installed
+    monkeypatch.setattr(backends, "_installed", lambda m: False if m == "torch" else real(m))
+    with pytest.raises(ModelError, match=r"vidcolor\[torch\]"):
+        resolve("cpu", "torch")
+
+
+def test_torch_backend_matches_onnxruntime():
+    lightness = _lightness(2, 128, 224)
+    expected = OnnxColorizer(DEFAULT_MODEL).predict_ab(lightness)
+    torch_fp32 = load_colorizer(RuntimeRequest(DEFAULT_MODEL, device="cpu", backend="torch"))
+    assert torch_fp32.name == "torch-cpu"
+    got = torch_fp32.predict_ab(lightness)
+    assert got.shape == expected.shape == (2, 32, 56, 2)
+    assert np.abs(got - expected).max() < 1e-2
+    assert np.abs(expected).mean() > 1  # the comparison is between colours, not two grey maps
+
+    from vidcolor.torch_runtime import TorchColorizer
+
+    # fp16, as on the GPU: within a fraction of a just-noticeable difference (about 2 ab units).
+    half = TorchColorizer(DEFAULT_MODEL, device="cpu", half=True).predict_ab(lightness)
+    assert np.abs(half - expected).max() < 1.0
+
+
+def test_torch_backend_refuses_an_operator_it_cannot_run(tiny_model):
+    from vidcolor.torch_runtime import TorchColorizer
+
+    with pytest.raises(ModelError, match="AveragePool"):
+        TorchColorizer(tiny_model, device="cpu")
+
+
+def test_onnxruntime_gpu_providers_ask_for_fp16_cached_engines_and_explicit_profiles(monkeypatch, tmp_path):
+    import onnxruntime as ort
+
+    monkeypatch.setenv(trt_engine.ENGINE_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPU"]
+    )
+    request = RuntimeRequest(DEFAULT_MODEL, device="cuda", batch_size=4, render_shape=(256, 448))
+    (trt, trt_options), (cuda, _) = ort_gpu_providers(request)
+    assert (trt, cuda) == ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+    assert trt_options["trt_fp16_enable"] and trt_options["trt_engine_cache_enable"]
+    assert trt_options["trt_engine_cache_path"] == str(tmp_path / "onnxruntime")
+    assert trt_options["trt_profile_min_shapes"] == "L:1x1x256x448"
+    assert trt_options["trt_profile_opt_shapes"] == trt_options["trt_profile_max_shapes"] == "L:4x1x256x448"
+    # Without a known frame size there is no profile to give, so TensorRT is left out.
+    assert [p for p, _ in ort_gpu_providers(RuntimeRequest(DEFAULT_MODEL, device="cuda"))] == ["CUDAExecutionProvider"]
+
+
+def _key(**change) -> EngineKey:
+    fields = dict(
+        model_sha256="ab" * 32,
+        tensorrt="10.9.0",
+        gpu="NVIDIA H100 80GB HBM3",
+        compute_capability="9.0",
+        precision="fp16",
+        profile=Profile(256, 448),
+    )
+    return EngineKey(**{**fields, **change})
+
+
+def test_engine_key_names_every_thing_an_engine_depends_on():
+    base = _key()
+    assert base.filename() == _key().filename()
+    assert base.filename().endswith(".engine") and "/" not in base.filename()
+    changes = [
+        {"model_sha256": "cd" * 32},
+        {"tensorrt": "10.10.0"},
+        {"gpu": "NVIDIA H200"},
+        {"compute_capability": "8.0"},
+        {"precision": "fp32"},
+        {"profile": Profile(256, 456)},
+        {"profile": Profile(256, 448, opt_batch=16, max_batch=16)},
+    ]
+    names = {base.filename()} | {_key(**c).filename() for c in changes}
+    assert len(names) == len(changes) + 1
+    assert "h100" in base.filename() and "sm90" in base.filename()
+
+
+def test_a_cached_engine_is_found_and_not_rebuilt(monkeypatch, tmp_path):
+    key = _key()
+    monkeypatch.setattr(trt_engine, "engine_key", lambda model, profile, precision="fp16": key)
+    built = []
+
+    def build(model, k, cache):
+        built.append(k)
+        path = cache / k.filename()
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"engine")
+        path.with_suffix(".json").write_text(json.dumps(k.to_dict()))
+        return path
+
+    monkeypatch.setattr(trt_engine, "build_engine", build)
+    first = cached_engine(DEFAULT_MODEL, key.profile, cache=tmp_path)
+    second = cached_engine(DEFAULT_MODEL, key.profile, cache=tmp_path)
+    assert first == second == tmp_path / key.filename() and built == [key]
+    (entry,) = list_engines(tmp_path)
+    assert entry["engine"] == key.filename() and entry["gpu"] == key.gpu and entry["profile"]["width"] == 448
+
+
+def test_engine_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv(trt_engine.ENGINE_DIR_ENV, str(tmp_path / "e"))
+    assert engine_dir() == tmp_path / "e"
+    monkeypatch.delenv(trt_engine.ENGINE_DIR_ENV)
+    checkout = Path(trt_engine.__file__).resolve().parent.parent
+    if (checkout / "engines").is_dir() and (checkout / "pyproject.toml").is_file():
+        assert engine_dir() == checkout / "engines"  # an editable install uses the repo's engines/
+    else:
+        assert engine_dir().parts[-2:] == ("vidcolor", "engines")
+
+
+def test_model_file_hash_changes_with_the_model(tmp_path):
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(b"model one")
+    b.write_bytes(b"model two")
+    assert trt_engine.file_sha256(a) != trt_engine.file_sha256(b)
+    assert trt_engine.file_sha256(a) == trt_engine.file_sha256(a)
+
+
+def test_read_info_is_the_model_contract():
+    info = read_info(DEFAULT_MODEL)
+    assert info.decoded and info.temperature_input == "temperature"
+    height, width = info.render_shape(720, 1280)
+    assert height % info.size_multiple == width % info.size_multiple == 0 and height == info.render_size
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vidcolor", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_refuses_a_missing_backend_in_one_line(make_video, tmp_path):
+    src = make_video(frames=3)
+    out = tmp_path / "out.mp4"
+    result = _cli(str(src), str(out), "--backend", "tensorrt", "-q")
+    assert result.returncode == 1 and not out.exists() and not list(tmp_path.glob("*.part*"))
+    assert result.stderr.strip().count("\n") == 0 and "tensorrt" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_engines_build_without_tensorrt_is_one_clear_line():
+    result = _cli("engines", "build", "--size", "1280x720")
+    assert result.returncode == 1 and "vidcolor[tensorrt]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_on_the_torch_backend_matches_onnxruntime(make_video, tmp_path):
+    src = make_video(frames=6, width=96, height=64)
+    runs = {}
+    for backend in ("onnxruntime", "torch"):
+        out = tmp_path / f"{backend}.mkv"
+        stats = colorize(src, out, codec="ffv1", backend=backend, device="cpu", temporal=False)
+        assert stats.backend == f"{backend}-cpu" and stats.device == "cpu" and stats.frames == 6
+        runs[backend] = [f.to_ndarray() for f in read_video(out)[0]]
+    for a, b in zip(runs["onnxruntime"], runs["torch"], strict=True):
+        assert np.array_equal(a[:64], b[:64])  # luma untouched by either
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # chroma equal within rounding

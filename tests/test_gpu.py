@@ -1,0 +1,66 @@
+"""GPU runtimes, on an NVIDIA GPU: each test skips, saying why, where its runtime cannot run.
+
+pytest -m gpu        # on a GPU machine
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import read_video
+
+from vidcolor import colorize
+from vidcolor.backends import RuntimeRequest, cuda_device_count, load_colorizer, resolve, unavailable
+from vidcolor.model import DEFAULT_MODEL, OnnxColorizer
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(cuda_device_count() == 0, reason="no NVIDIA GPU visible to the CUDA driver"),
+]
+
+FP16_TOLERANCE_AB = 1.0  # fp16 against the fp32 CPU reference; a just-noticeable difference is about 2
+
+
+def _needs(backend: str) -> None:
+    reason = unavailable(backend, "cuda")
+    if reason:
+        pytest.skip(reason)
+
+
+def _lightness(batch: int = 4, height: int = 256, width: int = 448) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    coarse = rng.uniform(0, 100, (batch, height // 16, width // 16)).astype(np.float32)
+    return np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in coarse])
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "tensorrt"])
+def test_gpu_backend_matches_the_cpu_reference(backend):
+    _needs(backend)
+    lightness = _lightness()
+    expected = OnnxColorizer(DEFAULT_MODEL).predict_ab(lightness)
+    request = RuntimeRequest(DEFAULT_MODEL, device="cuda", backend=backend, batch_size=4, render_shape=(256, 448))
+    colorizer = load_colorizer(request)
+    assert colorizer.device == "cuda" and colorizer.name == f"{backend}-cuda"
+    got = colorizer.predict_ab(lightness)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < FP16_TOLERANCE_AB
+
+
+def test_auto_picks_a_gpu_backend_when_one_can_run():
+    if all(unavailable(b, "cuda") for b in ("tensorrt", "onnxruntime", "torch")):
+        pytest.skip("no GPU backend installed")
+    assert resolve("auto", "auto")[0] == "cuda"
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "tensorrt"])
+def test_a_run_on_the_gpu_keeps_luma_and_every_frame(make_video, tmp_path, backend):
+    _needs(backend)
+    src = make_video(frames=10, width=96, height=64)
+    out = tmp_path / "out.mkv"
+    stats = colorize(src, out, codec="ffv1", device="cuda", backend=backend)
+    assert stats.frames == 10 and stats.backend == f"{backend}-cuda"
+    frames_in, frames_out = read_video(src)[0], read_video(out)[0]
+    assert len(frames_out) == 10
+    for a, b in zip(frames_in, frames_out, strict=True):
+        assert np.array_equal(a.to_ndarray()[:64], b.to_ndarray()[:64])

@@ -1,0 +1,205 @@
+"""The PyTorch backend: the ONNX model's own graph and weights, run op by op with torch.
+
+There is one model file. Instead of a second copy of the weights (or the training code) this
+backend reads the ONNX graph and runs each node with the matching torch function, so whatever
+ONNX Runtime runs, torch runs too: on the GPU in fp16 with channels-last memory, or on the CPU
+in fp32, where it serves as a check of the ONNX Runtime path (tests compare the two).
+
+Only the operators vidcolor models use are implemented (`OPS`); a model with any other one is
+refused when it is loaded, not halfway through a reel. Small shape computations (Shape, Gather,
+Slice, ...) run on the host in numpy, as they do in ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .model import METADATA_KEY, Colorizer, ModelInfo
+
+log = logging.getLogger(__name__)
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _is_host(value) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+def _conv(torch, node, x, weight, bias=None):
+    a = _attrs(node)
+    pads = list(a.get("pads", [0, 0, 0, 0]))
+    if pads[:2] != pads[2:]:
+        raise ModelError(f"asymmetric Conv padding {pads} is not supported by the torch backend")
+    return torch.nn.functional.conv2d(
+        x, weight, bias, stride=tuple(a.get("strides", [1, 1])), padding=tuple(pads[:2]),
+        dilation=tuple(a.get("dilations", [1, 1])), groups=a.get("group", 1),
+    )  # fmt: skip
+
+
+def _gemm(torch, node, x, weight, bias=None):
+    a = _attrs(node)
+    if a.get("transA", 0):
+        x = x.t()
+    y = x @ (weight.t() if a.get("transB", 0) else weight)
+    y = y * a.get("alpha", 1.0)
+    return y if bias is None else y + bias * a.get("beta", 1.0)
+
+
+def _resize(torch, node, x, roi=None, scales=None, sizes=None):
+    a = _attrs(node)
+    mode = a.get("mode", b"nearest").decode()
+    transform = a.get("coordinate_transformation_mode", b"half_pixel").decode()
+    if mode != "linear" or transform not in ("half_pixel", "pytorch_half_pixel") or sizes is None:
+        raise ModelError(f"Resize mode={mode} {transform} without sizes is not supported by the torch backend")
+    return torch.nn.functional.interpolate(x, size=tuple(int(s) for s in sizes[2:]), mode="bilinear")
+
+
+def _reduce(name: str):
+    def op(torch, node, x, axes=None):
+        a = _attrs(node)
+        axes = tuple(int(i) for i in (a["axes"] if "axes" in a else axes))
+        keep = bool(a.get("keepdims", 1))
+        if name == "max":
+            return torch.amax(x, dim=axes, keepdim=keep)
+        return getattr(torch, name)(x, dim=axes, keepdim=keep)
+
+    return op
+
+
+def _concat(torch, node, *xs):
+    axis = _attrs(node)["axis"]
+    if all(_is_host(x) for x in xs):
+        return np.concatenate(xs, axis=axis)
+    return torch.cat(xs, dim=axis)
+
+
+def _unsqueeze(torch, node, x, axes):
+    for axis in sorted(int(a) for a in axes):
+        x = np.expand_dims(x, axis) if _is_host(x) else x.unsqueeze(axis)
+    return x
+
+
+def _slice(torch, node, x, starts, ends, axes=None, steps=None):
+    if not _is_host(x):
+        raise ModelError("Slice of a device tensor is not supported by the torch backend")
+    index = [slice(None)] * x.ndim
+    axes = range(len(starts)) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
+    for axis, start, end, step in zip(axes, starts, ends, steps):
+        index[int(axis)] = slice(int(start), int(end), int(step))
+    return x[tuple(index)]
+
+
+def _cast(torch, node, x):
+    from onnx import helper
+
+    if not _is_host(x):
+        raise ModelError("Cast of a device tensor is not supported by the torch backend")
+    return x.astype(helper.tensor_dtype_to_np_dtype(_attrs(node)["to"]))
+
+
+# ONNX op type -> fn(torch, node, *inputs). Inputs are torch tensors (data) or numpy arrays (shapes).
+OPS: dict[str, Callable] = {
+    "Conv": _conv,
+    "Gemm": _gemm,
+    "Relu": lambda torch, node, x: torch.relu(x),
+    "Exp": lambda torch, node, x: torch.exp(x),
+    "Add": lambda torch, node, x, y: x + y,
+    "Sub": lambda torch, node, x, y: x - y,
+    "Mul": lambda torch, node, x, y: x * y,
+    "Div": lambda torch, node, x, y: x / y,
+    "ReduceMean": _reduce("mean"),
+    "ReduceSum": _reduce("sum"),
+    "ReduceMax": _reduce("max"),
+    "Resize": _resize,
+    "Concat": _concat,
+    "Unsqueeze": _unsqueeze,
+    "Shape": lambda torch, node, x: np.array(x.shape, dtype=np.int64),
+    "Gather": lambda torch, node, x, i: np.asarray(np.take(x, i, axis=_attrs(node).get("axis", 0))),
+    "Slice": _slice,
+    "Cast": _cast,
+    "Constant": lambda torch, node: _constant(node),
+}
+
+
+def _constant(node) -> np.ndarray:
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(_attrs(node)["value"])
+
+
+class TorchColorizer(Colorizer):
+    """Runs a vidcolor ONNX model with PyTorch: fp16 and channels-last on CUDA, fp32 on CPU."""
+
+    def __init__(self, path: str | Path, device: str = "cuda", half: bool | None = None, threads: int | None = None):
+        import onnx
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        try:
+            proto = onnx.load(str(path))
+        except Exception as e:  # onnx raises its own protobuf errors for bad files
+            raise ModelError(f"cannot load model {path}: {e}") from e
+        props = {p.key: p.value for p in proto.metadata_props}
+        if METADATA_KEY not in props:
+            raise ModelError(f"{path} is not a vidcolor model (no '{METADATA_KEY}' metadata)")
+        self.info = ModelInfo.from_metadata(json.loads(props[METADATA_KEY]))
+        unknown = sorted({n.op_type for n in proto.graph.node} - OPS.keys())
+        if unknown:
+            raise ModelError(f"{path}: the torch backend cannot run {', '.join(unknown)}")
+        if threads and device == "cpu":
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.path = path
+        self.device = device
+        self.backend = "torch"
+        self.dtype = torch.float16 if (device == "cuda" if half is None else half) else torch.float32
+        self.channels_last = device == "cuda"
+        self.nodes = list(proto.graph.node)
+        self.weights = {t.name: self._tensor(onnx.numpy_helper.to_array(t)) for t in proto.graph.initializer}
+
+    def _tensor(self, array: np.ndarray):
+        """Float arrays become device tensors in the run's precision; integer ones (shapes, axes) stay on the host."""
+        if not np.issubdtype(array.dtype, np.floating):
+            return array
+        torch = self.torch
+        tensor = torch.from_numpy(np.array(array, dtype=np.float32)).to(self.device, self.dtype)
+        if self.channels_last and tensor.ndim == 4:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    def forward(self, feeds: dict):
+        """Runs the graph on device tensors; returns the output tensor."""
+        values = dict(self.weights)
+        values.update(feeds)
+        for node in self.nodes:
+            args = [values[name] if name else None for name in node.input]
+            while args and args[-1] is None:
+                args.pop()
+            out = OPS[node.op_type](self.torch, node, *args)
+            values[node.output[0]] = out
+        return values[self.info.output_name]
+
+    def run(self, lightness: np.ndarray) -> np.ndarray:
+        """L (N, H, W) -> the graph's output (N, C, h, w) as float32 numpy."""
+        feeds = {
+            name: self._tensor(value) for name, value in self.info.graph_inputs(self.info.scale(lightness)).items()
+        }
+        with self.torch.inference_mode():
+            out = self.forward(feeds)
+        return out.float().cpu().numpy()
+
+    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
+        return self.info.decode(self.run(lightness))
