@@ -70,6 +70,29 @@ def test_hard_cut_resets(scene_b):
     np.testing.assert_array_equal(after.ab, constant_ab(-30, -30))  # nothing carried across the cut
 
 
+def test_a_strobe_is_not_a_cut():
+    # The same textured scene panning, with every other frame washed out by a flash (as in
+    # tears_of_steel frames 192-204): L changes everywhere, the picture does not.
+    smoother = TemporalSmoother()
+    wide = texture(8, (RENDER[0], RENDER[1] + 40))
+    for i in range(11):
+        lightness = np.ascontiguousarray(wide[:, 2 * i : 2 * i + RENDER[1]])
+        if i % 2:
+            lightness = 55 + 0.4 * lightness  # lifted and flattened, like an overexposed frame
+        result = smoother.smooth(lightness, constant_ab(20, 30))
+        assert result.cut == (i == 0), i
+    # The flash frames do break brightness constancy: their pixels mostly do not "follow" by L.
+    flash = 55 + 0.4 * np.ascontiguousarray(wide[:, 22 : 22 + RENDER[1]])
+    assert smoother._trust(*_flow_inputs(smoother, flash), np.ones((3, 3), np.uint8))[1] < 0.3
+
+
+def _flow_inputs(smoother: TemporalSmoother, lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flow-size uint8 and float L the smoother compares with its previous frame."""
+    height, width = smoother._lightness.shape
+    small = cv2.resize(lightness.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+    return np.clip(small * 2.55 + 0.5, 0, 255).astype(np.uint8), small
+
+
 def square_scene(x: int, shape=RENDER) -> tuple[np.ndarray, np.ndarray]:
     """A bright square at column x on a dark textured floor: L at render size, true ab at model size."""
     lightness = 25 + 5 * texture(5, shape) / 80

@@ -22,26 +22,22 @@ from .errors import VidcolorError
 from .progress import ProgressBar
 
 # `vidcolor NAME ...` runs the module's main(); an input file with one of these names needs a path (./eval).
-SUBCOMMANDS = {"eval": "vidcolor.evaluate", "bench": "vidcolor.bench", "engines": "vidcolor.engines_cli"}
+SUBCOMMANDS = {
+    "eval": "vidcolor.evaluate",
+    "bench": "vidcolor.bench",
+    "engines": "vidcolor.engines_cli",
+    "batch": "vidcolor.batch",
+}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
-class _Terminated(BaseException):
+class Terminated(BaseException):
     """SIGTERM, turned into an exception so the run cleans up as it does for Ctrl-C."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The flags of a colorization run (one per ColorizeOptions field), shared with `vidcolor batch`."""
     defaults = ColorizeOptions()
-    p = argparse.ArgumentParser(
-        prog="vidcolor",
-        description="Colorize a black-and-white video. The luma and the sound are kept as they are.",
-        epilog="Exit codes: 0 done; 1 failed (nothing written); 2 usage; 130 interrupted; 143 terminated. "
-        "To score a result against the true colour video: vidcolor eval REFERENCE CANDIDATE (see vidcolor eval -h). "
-        "To time each stage against a plain transcode: vidcolor bench [CLIP] (see vidcolor bench -h). "
-        "To prebuild TensorRT engines: vidcolor engines build --size WxH.",
-    )
-    p.add_argument("input", type=Path, help="video to colorize")
-    p.add_argument("output", type=Path, help="colorized video to write (container from the extension)")
     p.add_argument(
         "--model", type=Path, default=defaults.model, help="ONNX model from vidcolor-train (default: bundled)"
     )
@@ -72,6 +68,21 @@ def _parser() -> argparse.ArgumentParser:
         default=defaults.temporal_strength,
         help=f"weight of the colour carried along motion, 0 to below 1 (default {defaults.temporal_strength})",
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vidcolor",
+        description="Colorize a black-and-white video. The luma and the sound are kept as they are.",
+        epilog="Exit codes: 0 done; 1 failed (nothing written); 2 usage; 130 interrupted; 143 terminated. "
+        "To score a result against the true colour video: vidcolor eval REFERENCE CANDIDATE (see vidcolor eval -h). "
+        "To time each stage against a plain transcode: vidcolor bench [CLIP] (see vidcolor bench -h). "
+        "To prebuild TensorRT engines: vidcolor engines build --size WxH. "
+        "To colorize every video in a folder: vidcolor batch IN_DIR OUT_DIR.",
+    )
+    p.add_argument("input", type=Path, help="video to colorize")
+    p.add_argument("output", type=Path, help="colorized video to write (container from the extension)")
+    add_run_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--stats-json", type=Path, help="write the run's statistics (frames, timings) here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
@@ -80,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _options(args: argparse.Namespace) -> ColorizeOptions:
+def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
     return ColorizeOptions(
         model=args.model,
         codec=args.codec,
@@ -106,14 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="vidcolor: %(levelname)s: %(message)s")
 
     def terminate(signum, frame):
-        raise _Terminated
+        raise Terminated
 
     previous = signal.signal(signal.SIGTERM, terminate)
     bar = ProgressBar(args.input, args.input.name)
     try:
         from .run import colorize
 
-        options = _options(args)
+        options = options_from_args(args)
         stats = colorize(args.input, args.output, options, progress=None if args.quiet else bar)
         bar.close()
         if args.stats_json:
@@ -130,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vidcolor: interrupted; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except _Terminated:
+    except Terminated:
         print("vidcolor: terminated; nothing written", file=sys.stderr)
         return EXIT_TERMINATED
     finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .backends import RuntimeRequest, load_colorizer
+from .backends import RuntimeRequest, cuda_device_count, load_colorizer
 from .chroma import chroma_planes, render_lightness
 from .config import ColorizeOptions
 from .errors import EncodeError, InputError
@@ -102,8 +102,9 @@ class _Job:
         options = self.options
         ctx = self.video.codec_context
         shape = None
-        if options.backend in ("auto", "tensorrt") and options.device != "cpu" and ctx.width and ctx.height:
-            # TensorRT optimizes for the input shape, so it needs the render shape up front.
+        gpu = options.device == "cuda" or (options.device == "auto" and cuda_device_count() > 0)
+        if gpu and options.backend in ("auto", "onnxruntime", "tensorrt") and ctx.width and ctx.height:
+            # TensorRT (native or ONNX Runtime's provider) optimizes for the input shape up front.
             shape = read_info(options.model).render_shape(ctx.height, ctx.width, options.render_size)
         return RuntimeRequest(
             model=Path(options.model),

@@ -26,11 +26,13 @@ BRIGHTNESS_SIGMA = 16.0  # L* units: where warped L is this far from the current
 CUT_HISTOGRAM_JS = 0.25  # Jensen-Shannon divergence (bits) of 64-bin L histograms: a jump in brightness
 CUT_MATCH_L = 5.0  # L* units: a pixel "follows" from the last frame if its warped L is this close ...
 CUT_MIN_FOLLOWING = 0.3  # ... and a frame where fewer pixels than this share follow is a cut,
-CUT_JUMP_FOLLOWING = 0.6  # ... as is one under this share whose L histogram jumped (CUT_HISTOGRAM_JS)
+CUT_JUMP_FOLLOWING = 0.6  # ... as is one under this share whose L histogram jumped (CUT_HISTOGRAM_JS),
+CUT_MAX_AGREEING = 0.5  # ... unless the forward and backward flows agree on this share of pixels or more
 HISTOGRAM_BINS = 64
-TRUST_NEIGHBOURHOOD = np.ones((3, 3), np.uint8)  # trust is the minimum over this window at flow size
-FLOW_SCALE = 2  # flow is computed at 1/FLOW_SCALE of the render size ...
-FLOW_MIN_SIDE = 64  # px: ... but never on a short side below this (DIS needs room for its patches)
+# Trust is the minimum over a window at flow size about one ab cell wide (ab lives at a quarter of
+# the render size): 3x3 when the flow is at half the render size, 5x5 at the full render size.
+FLOW_SIDE = 128  # px: short side the flow is computed at (never above the render size) ...
+FLOW_MIN_SIDE = 64  # px: ... nor below this (DIS needs room for its patches)
 FLAT_GRADIENT = 0.5  # L* per pixel at flow size: below this an area is flat ...
 FLAT_WINDOW = (5, 5)  # ... on average over this window
 MAX_GAIN = 2.0  # bound on the chroma-magnitude restoration where the blended hues nearly cancel
@@ -69,19 +71,29 @@ class TemporalSmoother:
         """lightness (H, W) L* at render size, ab (h, w, 2) prediction -> smoothed ab for this frame."""
         ab = np.asarray(ab, dtype=np.float32)
         height, width = lightness.shape
-        # Flow at half the render size: ab lives at a quarter of it, so this is still twice as fine.
-        scale = max(1 / FLOW_SCALE, FLOW_MIN_SIDE / min(height, width))
+        # Flow at a fixed 128 px short side, whatever the render size: at 96 px (half of 192) fast
+        # motion in tears_of_steel read as 3 false cuts. ab lives at a quarter of the render size,
+        # so the flow is finer than the colour it carries.
+        scale = max(min(1.0, FLOW_SIDE / min(height, width)), FLOW_MIN_SIDE / min(height, width))
         size = (round(width * scale), round(height * scale))
         resampling = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         lightness = cv2.resize(np.asarray(lightness, dtype=np.float32), size, interpolation=resampling)
         lightness8 = np.clip(lightness * 2.55 + 0.5, 0, 255).astype(np.uint8)
         histogram = _histogram(lightness8)
         fresh = self._lightness8 is None or self._lightness8.shape != lightness8.shape or self._ab_shape != ab.shape
-        trust, following, warp = (None, 0.0, None) if fresh else self._trust(lightness8, lightness)
+        cell = size[0] / ab.shape[1]  # flow pixels per ab pixel
+        radius = max(1, round(cell / 2))
+        neighbourhood = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+        trust, following, agreeing, warp = (
+            (None, 0.0, 0.0, None) if fresh else self._trust(lightness8, lightness, neighbourhood)
+        )
         # A cut: little of the frame follows from the last one, or the brightness distribution jumped
         # and not most of it does (narrow histograms of flat, grainy frames jump without a cut).
         jumped = not fresh and float(js_divergence(histogram, self._histogram)) > CUT_HISTOGRAM_JS
-        if following < CUT_MIN_FOLLOWING or (jumped and following < CUT_JUMP_FOLLOWING):
+        # Unless the motion still holds across most of the frame: a flash or a strobe changes L everywhere
+        # but not the picture (DIS matches mean-normalized patches, so its two flows still agree).
+        unfollowed = following < CUT_MIN_FOLLOWING or (jumped and following < CUT_JUMP_FOLLOWING)
+        if unfollowed and agreeing < CUT_MAX_AGREEING:
             trust = None
         # The colour is carried and blended at the flow size, where occlusion edges are sharper than
         # at the model's quarter size; the prediction only gets the difference the blend made.
@@ -95,10 +107,12 @@ class TemporalSmoother:
         self._ab_shape = ab.shape
         return SmoothResult(out, trust is None, 0.0 if trust is None else float(trust.mean()))
 
-    def _trust(self, lightness8: np.ndarray, lightness: np.ndarray) -> tuple[np.ndarray, float, tuple]:
+    def _trust(
+        self, lightness8: np.ndarray, lightness: np.ndarray, neighbourhood: np.ndarray
+    ) -> tuple[np.ndarray, float, float, tuple]:
         """Per-pixel trust (h2, w2) in [0, 1] of the previous frame warped onto this one, the share of
-        pixels that follow from it (flows agree or flat, L within CUT_MATCH_L), and the warp's
-        cv2.remap maps (where each pixel was in the previous frame)."""
+        pixels that follow from it (flows agree or flat, L within CUT_MATCH_L), the share where the
+        two flows agree, and the warp's cv2.remap maps (where each pixel was in the previous frame)."""
         backward = self.flow.calc(lightness8, self._lightness8, None)  # this frame -> previous
         forward = self.flow.calc(self._lightness8, lightness8, None)  # previous -> this frame
         height, width = lightness8.shape
@@ -109,7 +123,9 @@ class TemporalSmoother:
         # DIS flow is arbitrary where there is nothing to follow, so the two flows disagree on flat
         # areas (a sky, an overcast field) although any warp there carries the right colour; there
         # the L match alone decides.
-        trusted = (flows_agree(backward, there) | _flat(lightness)) & inside
+        agree = flows_agree(backward, there) & inside
+        agreeing = float(np.count_nonzero(agree)) / agree.size
+        trusted = agree | (_flat(lightness) & inside)
         warped = cv2.remap(self._lightness, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         difference = np.abs(warped - lightness)
         following = float(np.count_nonzero(trusted & (difference < CUT_MATCH_L))) / trusted.size
@@ -117,7 +133,7 @@ class TemporalSmoother:
         trust = np.exp(-(difference * difference)) * trusted
         # A pixel is only as trustworthy as its neighbours: the carried colour is sampled bilinearly,
         # so an untrusted neighbour (an occlusion edge) would leak colour.
-        return cv2.erode(trust, TRUST_NEIGHBOURHOOD), following, (map_x, map_y)
+        return cv2.erode(trust, neighbourhood), following, agreeing, (map_x, map_y)
 
     def _blend(self, ab: np.ndarray, trust: np.ndarray, warp: tuple) -> np.ndarray:
         """ab (h2, w2, 2) prediction at flow size, trust (h2, w2), warp maps -> blended ab at flow size."""

@@ -1,0 +1,91 @@
+"""`vidcolor batch`: every video of a folder tree, finished ones skipped, bad ones reported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from conftest import VideoSpec, read_video, write_video
+
+from vidcolor.batch import find_videos, run_batch
+from vidcolor.config import ColorizeOptions
+
+
+def _folder(tmp_path):
+    """in/a.mp4, in/reel2/b.mov (with audio), in/broken.mp4 (text), in/notes.txt."""
+    root = tmp_path / "in"
+    (root / "reel2").mkdir(parents=True)
+    write_video(root / "a.mp4", VideoSpec(frames=5))
+    write_video(root / "reel2" / "b.mov", VideoSpec(frames=7, audio_tracks=1))
+    (root / "broken.mp4").write_text("not a video at all\n")
+    (root / "notes.txt").write_text("catalogue\n")
+    return root
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vidcolor", "batch", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_folder_is_colorized_past_a_broken_file(tmp_path, tiny_model):
+    root, out = _folder(tmp_path), tmp_path / "out"
+    result = _cli(str(root), str(out), "--model", str(tiny_model), "-q", "--json")
+    assert result.returncode == 1, result.stderr  # one failed
+    outcomes = {json.loads(line)["input"].split("/in/")[1]: json.loads(line) for line in result.stdout.splitlines()}
+    assert set(outcomes) == {"a.mp4", "broken.mp4", "reel2/b.mov"}  # notes.txt is not a video
+    assert outcomes["broken.mp4"]["status"] == "failed" and outcomes["broken.mp4"]["message"]
+    assert outcomes["a.mp4"]["status"] == outcomes["reel2/b.mov"]["status"] == "done"
+    assert outcomes["a.mp4"]["frames"] == 5 and outcomes["reel2/b.mov"]["frames"] == 7
+    assert len(read_video(out / "a.mp4")[0]) == 5
+    frames = read_video(out / "reel2" / "b.mov")[0]
+    assert len(frames) == 7 and np.ptp(frames[0].to_ndarray()[48:]) > 0  # chroma, not grey
+    assert not (out / "broken.mp4").exists() and not list(out.rglob("*.part*"))
+    assert "Traceback" not in result.stderr
+
+    # Run again: the finished videos are skipped, untouched; the broken one fails again.
+    before = (out / "a.mp4").stat().st_mtime_ns
+    again = _cli(str(root), str(out), "--model", str(tiny_model), "-q")
+    assert again.returncode == 1
+    assert (out / "a.mp4").stat().st_mtime_ns == before
+    table = again.stdout
+    assert "0 done, 2 skipped, 1 failed" in table and "broken.mp4" in table
+
+
+def test_a_clean_folder_exits_zero_and_suffix_sets_the_container(tmp_path, tiny_model):
+    root = _folder(tmp_path)
+    (root / "broken.mp4").unlink()
+    outcomes = run_batch(root, tmp_path / "out", ColorizeOptions(model=tiny_model, codec="ffv1"), suffix=".mkv")
+    assert [o.status for o in outcomes] == ["done", "done"]
+    assert (tmp_path / "out" / "a.mkv").is_file() and (tmp_path / "out" / "reel2" / "b.mkv").is_file()
+    result = _cli(str(root), str(tmp_path / "out"), "--model", str(tiny_model), "--suffix", "mkv", "-q")
+    assert result.returncode == 0 and "0 done, 2 skipped, 0 failed" in result.stdout
+
+
+def test_same_output_twice_is_a_failure_not_an_overwrite(tmp_path, tiny_model):
+    root = tmp_path / "in"
+    root.mkdir()
+    write_video(root / "x.mp4", VideoSpec(frames=3))
+    write_video(root / "x.mov", VideoSpec(frames=4))
+    outcomes = run_batch(root, tmp_path / "out", ColorizeOptions(model=tiny_model), suffix=".mkv")
+    assert [o.status for o in outcomes] == ["done", "failed"] and "same output" in outcomes[1].message
+    assert len(read_video(tmp_path / "out" / "x.mkv")[0]) == 4  # x.mov sorts before x.mp4 and wins
+
+
+def test_an_output_folder_inside_the_input_is_not_read_back(tmp_path, tiny_model):
+    root = _folder(tmp_path)
+    (root / "broken.mp4").unlink()
+    out = root / "colour"
+    run_batch(root, out, ColorizeOptions(model=tiny_model))
+    assert find_videos(root, exclude=out.resolve()) == sorted([root / "a.mp4", root / "reel2" / "b.mov"])
+    assert [o.status for o in run_batch(root, out, ColorizeOptions(model=tiny_model))] == ["skipped", "skipped"]
+
+
+def test_no_videos_is_one_line_and_exit_1(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = _cli(str(tmp_path / "empty"), str(tmp_path / "out"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "no video files" in result.stderr
+    missing = _cli(str(tmp_path / "nope"), str(tmp_path / "out"))
+    assert missing.returncode == 1 and "no such folder" in missing.stderr

@@ -1,0 +1,183 @@
+"""`vidcolor batch IN_DIR OUT_DIR`: colorize every video in a folder tree.
+
+Each video under IN_DIR is written to the same relative path under OUT_DIR (same container, or
+`--suffix`). A video whose output exists is finished and skipped: vidcolor only ever leaves a
+complete file at an output path, so a batch that was interrupted continues where it stopped when
+run again. A file that fails is reported and the batch goes on; the run ends with a summary
+table and exits 1 if any file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    Terminated,
+    add_run_options,
+    options_from_args,
+)
+from .config import ColorizeOptions
+from .errors import VidcolorError
+from .progress import ProgressBar
+
+log = logging.getLogger(__name__)
+
+# What is taken for a video when walking IN_DIR (lower case); anything else is left alone.
+VIDEO_SUFFIXES = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .mxf .mpg .mpeg .ts .m2ts .mts .vob .wmv .flv .dv .ogv .3gp .nut".split()
+)
+
+
+@dataclass
+class Outcome:
+    input: str
+    output: str
+    status: str  # "done", "skipped" (output already there) or "failed"
+    frames: int = 0
+    seconds: float = 0.0
+    message: str = ""  # why it failed
+
+
+def find_videos(root: Path, exclude: Path | None = None) -> list[Path]:
+    """Video files under `root` by suffix, sorted; nothing under `exclude` (an OUT_DIR inside IN_DIR)."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if exclude is not None and path.is_relative_to(exclude):
+            continue
+        if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file() and not path.name.startswith("."):
+            found.append(path)
+    return found
+
+
+def plan(sources: list[Path], in_dir: Path, out_dir: Path, suffix: str | None) -> list[tuple[Path, Path]]:
+    """(input, output) pairs, each output at the input's relative path under out_dir."""
+    pairs = []
+    for src in sources:
+        dst = out_dir / src.relative_to(in_dir)
+        pairs.append((src, dst.with_suffix(suffix) if suffix else dst))
+    return pairs
+
+
+def run_batch(
+    in_dir: Path,
+    out_dir: Path,
+    options: ColorizeOptions,
+    suffix: str | None = None,
+    progress: bool = False,
+) -> list[Outcome]:
+    """Colorizes every video under in_dir into out_dir; one Outcome per video, in path order."""
+    from .run import colorize
+
+    if not in_dir.is_dir():
+        raise VidcolorError(f"{in_dir}: no such folder")
+    exclude = out_dir.resolve() if out_dir.resolve().is_relative_to(in_dir.resolve()) else None
+    pairs = plan(find_videos(in_dir.resolve(), exclude), in_dir.resolve(), out_dir, suffix)
+    if not pairs:
+        raise VidcolorError(f"{in_dir}: no video files found (looked for {', '.join(sorted(VIDEO_SUFFIXES))})")
+    targets: dict[Path, Path] = {}
+    outcomes = []
+    for i, (src, dst) in enumerate(pairs, 1):
+        outcome = Outcome(str(src), str(dst), "done")
+        if dst in targets:
+            outcome.status, outcome.message = "failed", f"same output as {targets[dst].name}; use --suffix with care"
+        elif dst.exists() and not options.overwrite:
+            outcome.status = "skipped"
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            bar = ProgressBar(src, f"[{i}/{len(pairs)}] {src.name}") if progress else None
+            started = time.perf_counter()
+            try:
+                stats = colorize(src, dst, options, progress=bar)
+                outcome.frames = stats.frames
+            except VidcolorError as e:
+                outcome.status, outcome.message = "failed", str(e)
+            except Exception as e:  # noqa: BLE001 - one bad reel must not stop the other thousand
+                log.debug("unexpected failure on %s", src, exc_info=True)
+                outcome.status, outcome.message = "failed", f"{type(e).__name__}: {e}"
+            finally:
+                if bar:
+                    bar.close()
+            outcome.seconds = round(time.perf_counter() - started, 2)
+            if outcome.status == "failed":
+                log.error("%s: %s", src, outcome.message)
+        targets.setdefault(dst, src)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def summary(outcomes: list[Outcome], in_dir: Path) -> str:
+    width = max(len(_short(o.input, in_dir)) for o in outcomes)
+    lines = [f"{'video':<{width}}  {'status':<8}{'frames':>8}{'seconds':>9}  message"]
+    for o in outcomes:
+        frames = str(o.frames) if o.status == "done" else "-"
+        seconds = f"{o.seconds:.1f}" if o.status != "skipped" else "-"
+        lines.append(f"{_short(o.input, in_dir):<{width}}  {o.status:<8}{frames:>8}{seconds:>9}  {o.message}")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(lines)
+
+
+def _short(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root.resolve()))
+    except ValueError:
+        return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vidcolor batch",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 every video done or skipped; 1 some failed (the others are done), or nothing to do; "
+        "130 interrupted (the video in progress leaves nothing behind; run again to continue).",
+    )
+    p.add_argument("in_dir", type=Path, help="folder of videos (searched recursively)")
+    p.add_argument("out_dir", type=Path, help="folder for the colorized videos (same relative names)")
+    p.add_argument("--suffix", help="container for every output, e.g. .mkv (default: each input's own)")
+    add_run_options(p)
+    p.add_argument("--overwrite", action="store_true", help="redo videos whose output exists")
+    p.add_argument("--json", action="store_true", help="print one JSON line per video instead of the table")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="vidcolor: %(levelname)s: %(message)s")
+    if args.suffix and not args.suffix.startswith("."):
+        args.suffix = "." + args.suffix
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        outcomes = run_batch(args.in_dir, args.out_dir, options_from_args(args), args.suffix, progress=not args.quiet)
+    except VidcolorError as e:
+        print(f"vidcolor: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("vidcolor: interrupted; finished videos are kept, run again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("vidcolor: terminated; finished videos are kept, run again to continue", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if args.json:
+        for outcome in outcomes:
+            print(json.dumps(asdict(outcome)))
+    else:
+        print(summary(outcomes, args.in_dir))
+    return EXIT_FAILED if any(o.status == "failed" for o in outcomes) else EXIT_OK
