@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 from . import __version__
@@ -33,6 +34,16 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 1
 
 class Terminated(BaseException):
     """SIGTERM, turned into an exception so the run cleans up as it does for Ctrl-C."""
+
+
+def _rate(text: str) -> Fraction:
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a frame rate: {text!r} (e.g. 24 or 24000/1001)") from None
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"frame rate must be positive, not {text}")
+    return rate
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -61,6 +72,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=defaults.backend,
         help="model runtime (default auto: the fastest installed); a named one that is missing is an error",
     )
+    p.add_argument(
+        "--frame-rate",
+        type=_rate,
+        help="frames per second when INPUT is a folder of numbered frames (DPX, TIFF, PNG...): 24, 24000/1001 "
+        "(default 24)",
+    )
     p.add_argument("--no-temporal", action="store_true", help="per-frame colour, no temporal smoothing")
     p.add_argument(
         "--temporal-strength",
@@ -80,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         "To prebuild TensorRT engines: vidcolor engines build --size WxH. "
         "To colorize every video in a folder: vidcolor batch IN_DIR OUT_DIR.",
     )
-    p.add_argument("input", type=Path, help="video to colorize")
+    p.add_argument("input", type=Path, help="video to colorize, a folder of numbered frames, or a still image")
     p.add_argument("output", type=Path, help="colorized video to write (container from the extension)")
     add_run_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
@@ -104,6 +121,7 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         threads=args.threads,
         device=args.device,
         backend=args.backend,
+        frame_rate=args.frame_rate,
         overwrite=args.overwrite,
     )
 
@@ -122,10 +140,19 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, terminate)
     bar = ProgressBar(args.input, args.input.name)
     try:
+        from .image import colorize_image, is_image
         from .run import colorize
 
         options = options_from_args(args)
-        stats = colorize(args.input, args.output, options, progress=None if args.quiet else bar)
+        if is_image(args.input) or is_image(args.output):
+            if not (is_image(args.input) and is_image(args.output)):
+                raise VidcolorError(
+                    "a still image is colorized into an image (.png, .tif, .jpg); a video or a folder of "
+                    "frames into a video"
+                )
+            stats = colorize_image(args.input, args.output, options)
+        else:
+            stats = colorize(args.input, args.output, options, progress=None if args.quiet else bar)
         bar.close()
         if args.stats_json:
             args.stats_json.write_text(json.dumps(stats.to_dict(), indent=2))

@@ -102,6 +102,24 @@ def ycbcr_to_rgb(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray, matrix: str =
     return np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0).astype(np.float32)
 
 
+def ycbcr_to_rgb_keeping_luma(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray, matrix: str = "bt709") -> np.ndarray:
+    """As ycbcr_to_rgb, but a colour outside [0, 1] is desaturated toward its grey until it fits,
+    instead of clipped: the luma of the result is exactly `luma` (clipping changes it by up to
+    several percent in saturated highlights and shadows). For pictures stored as R'G'B'."""
+    kr, kb = LUMA_COEFFICIENTS[matrix]
+    kg = 1 - kr - kb
+    r = luma + 2 * (1 - kr) * cr
+    b = luma + 2 * (1 - kb) * cb
+    g = (luma - kr * r - kb * b) / kg
+    rgb = np.stack([r, g, b], axis=-1)
+    grey = luma[..., None]
+    delta = rgb - grey
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(delta > 0, (1 - grey) / delta, np.where(delta < 0, -grey / delta, np.inf))
+    scale = np.clip(room.min(axis=-1, keepdims=True), 0.0, 1.0)
+    return np.clip(grey + delta * scale, 0.0, 1.0).astype(np.float32)
+
+
 def chroma_from_lab(luma: np.ndarray, ab: np.ndarray, matrix: str) -> tuple[np.ndarray, np.ndarray]:
     """Cb, Cr that give a frame with luma Y' (kept as it is) the colour ab.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from .backends import BACKENDS, DEVICES
@@ -27,6 +28,7 @@ class ColorizeOptions:
     threads: int | None = None  # model threads on CPU; None = every core
     device: str = "auto"  # where the model runs: auto (a GPU if one can be used), cpu or cuda
     backend: str = "auto"  # model runtime: auto (fastest available), onnxruntime, tensorrt or torch
+    frame_rate: Fraction | None = None  # frames per second of an image-sequence input (None: 24)
     overwrite: bool = False  # replace an existing output
     threaded: bool = True  # run stages in threads (False: the single-thread reference path)
 
@@ -41,6 +43,8 @@ class ColorizeOptions:
             raise VidcolorError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.backend not in BACKENDS:
             raise VidcolorError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.frame_rate is not None and self.frame_rate <= 0:
+            raise VidcolorError(f"frame rate must be positive, not {self.frame_rate}")
         if self.render_size is not None and self.render_size < 16:
             raise VidcolorError(f"render size must be at least 16 px, not {self.render_size}")
 

@@ -1,20 +1,103 @@
-"""Colorizing a single picture given as Y' (the same path a video frame takes, without the codec)."""
+"""Colorizing a single picture: a still image in, a colorized image out (the same colour path a
+video frame takes, without the codec)."""
 
 from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from .chroma import ab_like
-from .colour import chroma_from_lab, luma_to_lightness, ycbcr_to_rgb
-from .model import OnnxColorizer
+from .colour import chroma_from_lab, luma_to_lightness, rgb_to_luma, ycbcr_to_rgb, ycbcr_to_rgb_keeping_luma
+from .config import ColorizeOptions
+from .errors import InputError, OutputError
+from .model import Colorizer
+from .stats import RunStats
+
+# Still images read and written with OpenCV (lower case). DPX and EXR come in as image sequences.
+IMAGE_SUFFIXES = frozenset(".png .jpg .jpeg .tif .tiff .bmp .webp".split())
+EIGHT_BIT_ONLY = frozenset(".jpg .jpeg .bmp .webp".split())  # formats that cannot hold 16-bit samples
 
 
-def colorize_luma(colorizer: OnnxColorizer, luma: np.ndarray, matrix: str = "bt709", guided: bool = True) -> np.ndarray:
-    """Y' (H, W) in [0, 1] -> R'G'B' (H, W, 3) in [0, 1] with that exact luma and predicted colour."""
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.is_dir()
+
+
+def colorize_luma(
+    colorizer: Colorizer,
+    luma: np.ndarray,
+    matrix: str = "bt709",
+    guided: bool = True,
+    render_size: int | None = None,
+    keep_luma: bool = False,
+) -> np.ndarray:
+    """Y' (H, W) in [0, 1] -> R'G'B' (H, W, 3) in [0, 1] with that luma and the predicted colour.
+
+    Out-of-gamut colours are clipped, as a video player clips them (what evaluation scores), or
+    with `keep_luma` desaturated until they fit, so the picture's luma is kept exactly."""
     import cv2
 
-    h, w = colorizer.info.render_shape(*luma.shape)
+    h, w = colorizer.info.render_shape(*luma.shape, render_size)
     lightness = luma_to_lightness(cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA))
     ab = colorizer.predict_ab(lightness[None])[0]
     cb, cr = chroma_from_lab(luma, ab_like(ab, luma_to_lightness(luma), guided), matrix)
-    return ycbcr_to_rgb(luma, cb, cr, matrix)
+    return (ycbcr_to_rgb_keeping_luma if keep_luma else ycbcr_to_rgb)(luma, cb, cr, matrix)
+
+
+def colorize_image(
+    src: str | os.PathLike, dst: str | os.PathLike, options: ColorizeOptions | None = None, **overrides
+) -> RunStats:
+    """Colorizes the still image `src` into `dst` (8 or 16 bits, grey or RGB, alpha kept).
+
+    The picture's luma (Rec. 709 weights of its R'G'B', or its grey value) is kept: the output's
+    luma equals the input's to within the rounding of the output samples.
+    """
+    import cv2
+
+    from .backends import RuntimeRequest, load_colorizer
+    from .media import check_paths
+
+    options = replace(options or ColorizeOptions(), **overrides)
+    src, dst = Path(src), Path(dst)
+    check_paths(src, dst, options.overwrite)
+    started = time.perf_counter()
+    image = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"{src}: not an image vidcolor can read")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{src}: {image.dtype} samples; vidcolor reads 8- and 16-bit images")
+    peak = float(np.iinfo(image.dtype).max)
+    alpha = None
+    if image.ndim == 2:
+        luma = image.astype(np.float32) / peak
+    else:
+        if image.shape[2] == 4:
+            alpha = image[..., 3]
+        luma = rgb_to_luma(image[..., 2::-1].astype(np.float32) / peak)
+    colorizer = load_colorizer(
+        RuntimeRequest(Path(options.model), options.device, options.backend, options.threads, batch_size=1)
+    )
+    rgb = colorize_luma(colorizer, luma, render_size=options.render_size, keep_luma=True)
+    dtype, peak_out = image.dtype, peak
+    if dst.suffix.lower() in EIGHT_BIT_ONLY and dtype == np.uint16:
+        dtype, peak_out = np.dtype(np.uint8), 255.0
+    out = np.round(rgb[..., ::-1] * peak_out).astype(dtype)
+    if alpha is not None:
+        out = np.dstack([out, (alpha / peak * peak_out).round().astype(dtype)])
+    temp = dst.with_name(f".{dst.stem}.vidcolor-{uuid.uuid4().hex[:8]}.part{dst.suffix}")
+    try:
+        if not cv2.imwrite(str(temp), out):
+            raise OutputError(f"{dst}: cannot write a '{dst.suffix}' image")
+        os.replace(temp, dst)
+    finally:
+        temp.unlink(missing_ok=True)
+    stats = RunStats(input=str(src), output=str(dst), frames=1, model=str(options.model))
+    stats.device, stats.backend = colorizer.device, colorizer.name
+    stats.pixel_format = f"{'rgba' if alpha is not None else 'rgb'}{8 * out.dtype.itemsize}"
+    stats.render_shape = colorizer.info.render_shape(*luma.shape, options.render_size)
+    stats.wall_seconds = time.perf_counter() - started
+    return stats

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,11 +21,52 @@ log = logging.getLogger(__name__)
 _TEXT_SUBTITLES = ("subrip", "mov_text", "text")
 
 
+# Still-image formats ffmpeg's image2 demuxer reads as numbered frame sequences (lower case).
+SEQUENCE_SUFFIXES = frozenset(".dpx .tif .tiff .png .exr .jpg .jpeg .bmp .tga .jp2".split())
+DEFAULT_SEQUENCE_RATE = Fraction(24)  # frames per second of an image sequence given without a rate
+
+
+@dataclass(frozen=True)
+class ImageSequence:
+    """Numbered frames in a folder: `pattern` is ffmpeg's printf-style name, e.g. reel_%06d.dpx."""
+
+    pattern: Path
+    start: int  # number of the first frame
+    count: int
+
+
+def find_sequence(folder: Path) -> ImageSequence:
+    """The one numbered image sequence in `folder`; InputError if there is none, or a gap, or several."""
+    runs: dict[tuple[str, int, str], list[int]] = {}
+    for path in folder.iterdir():
+        if path.suffix.lower() not in SEQUENCE_SUFFIXES or path.name.startswith("."):
+            continue
+        match = re.fullmatch(r"(.*?)(\d+)(\.[^.]+)", path.name)
+        if match:
+            prefix, digits, suffix = match.groups()
+            runs.setdefault((prefix, len(digits), suffix), []).append(int(digits))
+    if not runs:
+        raise InputError(
+            f"{folder}: a folder, but holds no numbered image frames ({', '.join(sorted(SEQUENCE_SUFFIXES))})"
+        )
+    if len(runs) > 1:
+        names = ", ".join(f"{p}{'#' * w}{s}" for p, w, s in sorted(runs))
+        raise InputError(f"{folder}: holds several image sequences ({names}); give a folder with one")
+    (prefix, width, suffix), numbers = next(iter(runs.items()))
+    numbers.sort()
+    if numbers[-1] - numbers[0] + 1 != len(numbers):
+        missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
+        raise InputError(f"{folder}: frames missing from the sequence (first: {missing[0]}); every frame must be there")
+    return ImageSequence(folder / f"{prefix}%0{width}d{suffix}", numbers[0], len(numbers))
+
+
 def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
     """Refuses, before anything is opened or written, what would fail or damage a file."""
     if not src.exists():
         raise InputError(f"{src}: no such file")
-    if not src.is_file():
+    if src.is_dir():
+        find_sequence(src)  # a folder is an image sequence, or an error
+    elif not src.is_file():
         raise InputError(f"{src}: not a file")
     if not os.access(src, os.R_OK):
         raise InputError(f"{src}: not readable (permission denied)")
@@ -41,9 +83,16 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise OutputError(f"{folder}: output folder is not writable")
 
 
-def open_input(src: Path) -> av.container.InputContainer:
+def open_input(src: Path, frame_rate: Fraction | None = None) -> av.container.InputContainer:
+    """Opens a video file, or a folder of numbered frames as a video at `frame_rate` (default 24)."""
     try:
-        container = av.open(str(src), metadata_errors="replace")
+        if src.is_dir():
+            sequence = find_sequence(src)
+            rate = frame_rate or DEFAULT_SEQUENCE_RATE
+            options = {"framerate": str(rate), "start_number": str(sequence.start)}
+            container = av.open(str(sequence.pattern), format="image2", options=options)
+        else:
+            container = av.open(str(src), metadata_errors="replace")
     except (av.FFmpegError, UnicodeDecodeError) as e:
         raise InputError(f"{src}: not a video file vidcolor can read ({e})") from e
     if not container.streams.video:
@@ -174,6 +223,8 @@ def setup_video_stream(
 def estimate_frames(path: Path) -> int | None:
     """The video frame count the container announces (or duration x rate), for progress bars; None if unknown."""
     try:
+        if path.is_dir():
+            return find_sequence(path).count
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             if stream.frames:

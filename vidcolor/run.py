@@ -79,7 +79,7 @@ class _Job:
         self.options = options
         self.src, self.dst = src, dst
         self.stats = RunStats(input=str(src), output=str(dst), codec=options.codec, model=str(options.model))
-        self.inp = open_input(src)
+        self.inp = open_input(src, options.frame_rate)
         self.video = self.inp.streams.video[0]
         try:
             self.colorizer = load_colorizer(self._runtime_request())
