@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -211,3 +213,8 @@ def packets_of(path: Path, kind: str) -> list[list[tuple]]:
                     (bytes(packet), float(packet.pts * packet.time_base) if packet.pts is not None else None)
                 )
         return [out[s.index] for s in streams]
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`vidcolor ARGS...` in a fresh interpreter, as a user runs it; stdout and stderr captured."""
+    return subprocess.run([sys.executable, "-m", "vidcolor", *args], capture_output=True, text=True, timeout=timeout)

@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from conftest import read_video
+from conftest import read_video, run_cli
 
 from vidcolor import backends, colorize, trt_engine
 from vidcolor.backends import RuntimeRequest, load_colorizer, ort_gpu_providers, resolve
 from vidcolor.engines_cli import list_engines
 from vidcolor.errors import ModelError
-from vidcolor.model import DEFAULT_MODEL, OnnxColorizer, read_info
+from vidcolor.model import DEFAULT_MODEL, OnnxColorizer, probe_lightness, read_info
 from vidcolor.trt_engine import EngineKey, Profile, cached_engine, engine_dir
-
-
-def _lightness(batch: int, height: int, width: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(0, 100, (batch, height // 16, width // 16)).astype(np.float32)
-    return np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in coarse])
 
 
 @pytest.fixture
@@ -83,7 +74,7 @@ def test_missing_torch_names_the_torch_extra(no_gpu, monkeypatch):
 
 
 def test_torch_backend_matches_onnxruntime():
-    lightness = _lightness(2, 128, 224)
+    lightness = probe_lightness(2, 128, 224)
     expected = OnnxColorizer(DEFAULT_MODEL).predict_ab(lightness)
     torch_fp32 = load_colorizer(RuntimeRequest(DEFAULT_MODEL, device="cpu", backend="torch"))
     assert torch_fp32.name == "torch-cpu"
@@ -201,21 +192,17 @@ def test_read_info_is_the_model_contract():
     assert height % info.size_multiple == width % info.size_multiple == 0 and height == info.render_size
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vidcolor", *args], capture_output=True, text=True, timeout=300)
-
-
 def test_cli_refuses_a_missing_backend_in_one_line(make_video, tmp_path):
     src = make_video(frames=3)
     out = tmp_path / "out.mp4"
-    result = _cli(str(src), str(out), "--backend", "tensorrt", "-q")
+    result = run_cli(str(src), str(out), "--backend", "tensorrt", "-q")
     assert result.returncode == 1 and not out.exists() and not list(tmp_path.glob("*.part*"))
     assert result.stderr.strip().count("\n") == 0 and "tensorrt" in result.stderr.lower()
     assert "Traceback" not in result.stderr
 
 
 def test_engines_build_without_tensorrt_is_one_clear_line():
-    result = _cli("engines", "build", "--size", "1280x720")
+    result = run_cli("engines", "build", "--size", "1280x720")
     assert result.returncode == 1 and "vidcolor[tensorrt]" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
-from conftest import VideoSpec, read_video, write_video
+from conftest import VideoSpec, read_video, run_cli, write_video
 
 from vidcolor.batch import find_videos, run_batch
 from vidcolor.config import ColorizeOptions
@@ -24,15 +22,9 @@ def _folder(tmp_path):
     return root
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "vidcolor", "batch", *args], capture_output=True, text=True, timeout=300
-    )
-
-
 def test_a_folder_is_colorized_past_a_broken_file(tmp_path, tiny_model):
     root, out = _folder(tmp_path), tmp_path / "out"
-    result = _cli(str(root), str(out), "--model", str(tiny_model), "-q", "--json")
+    result = run_cli("batch", str(root), str(out), "--model", str(tiny_model), "-q", "--json")
     assert result.returncode == 1, result.stderr  # one failed
     outcomes = {json.loads(line)["input"].split("/in/")[1]: json.loads(line) for line in result.stdout.splitlines()}
     assert set(outcomes) == {"a.mp4", "broken.mp4", "reel2/b.mov"}  # notes.txt is not a video
@@ -47,7 +39,7 @@ def test_a_folder_is_colorized_past_a_broken_file(tmp_path, tiny_model):
 
     # Run again: the finished videos are skipped, untouched; the broken one fails again.
     before = (out / "a.mp4").stat().st_mtime_ns
-    again = _cli(str(root), str(out), "--model", str(tiny_model), "-q")
+    again = run_cli("batch", str(root), str(out), "--model", str(tiny_model), "-q")
     assert again.returncode == 1
     assert (out / "a.mp4").stat().st_mtime_ns == before
     table = again.stdout
@@ -60,7 +52,7 @@ def test_a_clean_folder_exits_zero_and_suffix_sets_the_container(tmp_path, tiny_
     outcomes = run_batch(root, tmp_path / "out", ColorizeOptions(model=tiny_model, codec="ffv1"), suffix=".mkv")
     assert [o.status for o in outcomes] == ["done", "done"]
     assert (tmp_path / "out" / "a.mkv").is_file() and (tmp_path / "out" / "reel2" / "b.mkv").is_file()
-    result = _cli(str(root), str(tmp_path / "out"), "--model", str(tiny_model), "--suffix", "mkv", "-q")
+    result = run_cli("batch", str(root), str(tmp_path / "out"), "--model", str(tiny_model), "--suffix", "mkv", "-q")
     assert result.returncode == 0 and "0 done, 2 skipped, 0 failed" in result.stdout
 
 
@@ -85,7 +77,7 @@ def test_an_output_folder_inside_the_input_is_not_read_back(tmp_path, tiny_model
 
 def test_no_videos_is_one_line_and_exit_1(tmp_path):
     (tmp_path / "empty").mkdir()
-    result = _cli(str(tmp_path / "empty"), str(tmp_path / "out"))
+    result = run_cli("batch", str(tmp_path / "empty"), str(tmp_path / "out"))
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "no video files" in result.stderr
-    missing = _cli(str(tmp_path / "nope"), str(tmp_path / "out"))
+    missing = run_cli("batch", str(tmp_path / "nope"), str(tmp_path / "out"))
     assert missing.returncode == 1 and "no such folder" in missing.stderr

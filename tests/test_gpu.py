@@ -5,14 +5,13 @@ pytest -m gpu        # on a GPU machine
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 from conftest import read_video
 
 from vidcolor import colorize
 from vidcolor.backends import RuntimeRequest, cuda_device_count, load_colorizer, resolve, unavailable
-from vidcolor.model import DEFAULT_MODEL, OnnxColorizer
+from vidcolor.model import DEFAULT_MODEL, OnnxColorizer, probe_lightness
 
 pytestmark = [
     pytest.mark.gpu,
@@ -28,16 +27,10 @@ def _needs(backend: str) -> None:
         pytest.skip(reason)
 
 
-def _lightness(batch: int = 4, height: int = 256, width: int = 448) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    coarse = rng.uniform(0, 100, (batch, height // 16, width // 16)).astype(np.float32)
-    return np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in coarse])
-
-
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "tensorrt"])
 def test_gpu_backend_matches_the_cpu_reference(backend):
     _needs(backend)
-    lightness = _lightness()
+    lightness = probe_lightness(4, 256, 448)
     expected = OnnxColorizer(DEFAULT_MODEL).predict_ab(lightness)
     request = RuntimeRequest(DEFAULT_MODEL, device="cuda", backend=backend, batch_size=4, render_shape=(256, 448))
     colorizer = load_colorizer(request)

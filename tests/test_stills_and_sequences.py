@@ -3,15 +3,13 @@ and a single still image in, a colorized image out."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from fractions import Fraction
 
 import av
 import cv2
 import numpy as np
 import pytest
-from conftest import read_video
+from conftest import read_video, run_cli
 
 from vidcolor import colorize
 from vidcolor.colour import rgb_to_luma
@@ -30,10 +28,6 @@ def _png_sequence(folder, count=5, start=100, name="reel_"):
     for i in range(count):
         cv2.imwrite(str(folder / f"{name}{start + i:06d}.png"), _gradient(i))
     return folder
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vidcolor", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_a_folder_of_png_frames_is_a_video_at_the_given_rate(tmp_path, tiny_model):
@@ -87,7 +81,7 @@ def test_a_folder_that_is_not_one_whole_sequence_is_refused(tmp_path, files, mes
 def test_a_gap_in_the_frames_is_one_line_on_the_command_line(tmp_path):
     frames_dir = _png_sequence(tmp_path / "frames", count=4)
     (frames_dir / "reel_000101.png").unlink()
-    result = _cli(str(frames_dir), str(tmp_path / "out.mkv"))
+    result = run_cli(str(frames_dir), str(tmp_path / "out.mkv"))
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "missing" in result.stderr
     assert not (tmp_path / "out.mkv").exists()
 
@@ -114,13 +108,13 @@ def test_a_still_image_keeps_its_luma_depth_and_alpha(tmp_path, tiny_model, suff
 def test_still_image_command_line_and_mismatches(tmp_path, tiny_model, make_video):
     src = tmp_path / "photo.png"
     cv2.imwrite(str(src), _gradient(0))
-    ok = _cli(str(src), str(tmp_path / "colour.jpg"), "--model", str(tiny_model), "-q")
+    ok = run_cli(str(src), str(tmp_path / "colour.jpg"), "--model", str(tiny_model), "-q")
     assert ok.returncode == 0 and cv2.imread(str(tmp_path / "colour.jpg")) is not None
     video = make_video(frames=2)
     for args in ([str(src), str(tmp_path / "x.mp4")], [str(video), str(tmp_path / "x.png")]):
-        result = _cli(*args, "--model", str(tiny_model))
+        result = run_cli(*args, "--model", str(tiny_model))
         assert result.returncode == 1 and "still image" in result.stderr and "Traceback" not in result.stderr
     broken = tmp_path / "broken.png"
     broken.write_text("not a picture")
-    result = _cli(str(broken), str(tmp_path / "y.png"), "--model", str(tiny_model))
+    result = run_cli(str(broken), str(tmp_path / "y.png"), "--model", str(tiny_model))
     assert result.returncode == 1 and "not an image" in result.stderr and not (tmp_path / "y.png").exists()

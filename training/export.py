@@ -11,7 +11,7 @@ import onnx
 import torch
 
 from vidcolor.errors import ModelError
-from vidcolor.model import METADATA_KEY, OnnxColorizer
+from vidcolor.model import METADATA_KEY, OnnxColorizer, probe_lightness
 
 from .losses import annealed_mean
 from .model import AB_SCALE, L_SCALE, L_SHIFT, OUTPUT_STRIDE, SIZE_MULTIPLE, ColorUNet
@@ -126,18 +126,15 @@ def decode_raw(raw: torch.Tensor, info) -> torch.Tensor:
 
 def check_parity(model: ColorUNet, path: Path, seed: int = 0) -> float:
     """Largest |ab_onnx - ab_torch| over a few sizes and batches; raises ModelError past tolerance."""
-    rng = np.random.default_rng(seed)
     colorizer = OnnxColorizer(path)
     model = model.eval().float()
     worst = 0.0
-    for batch, height, width in [(1, 64, 64), (3, 128, 224), (2, 256, 448)]:
-        # Smooth random images: closer to photos than white noise, so the logits are realistic.
-        small = rng.uniform(0, 100, size=(batch, 1, height // 16, width // 16)).astype(np.float32)
-        lightness = torch.nn.functional.interpolate(torch.from_numpy(small), size=(height, width), mode="bilinear")
+    for i, (batch, height, width) in enumerate([(1, 64, 64), (3, 128, 224), (2, 256, 448)]):
+        lightness = probe_lightness(batch, height, width, seed + i)
         with torch.no_grad():
-            raw = model(lightness / L_SCALE - L_SHIFT)
+            raw = model(torch.from_numpy(lightness[:, None]) / L_SCALE - L_SHIFT)
         expected = decode_raw(raw, colorizer.info).permute(0, 2, 3, 1).numpy()
-        got = colorizer.predict_ab(lightness.numpy()[:, 0])
+        got = colorizer.predict_ab(lightness)
         worst = max(worst, float(np.abs(got - expected).max()))
     if not worst <= PARITY_TOLERANCE_AB:
         raise ModelError(f"ONNX export differs from PyTorch by {worst:.4f} ab (tolerance {PARITY_TOLERANCE_AB})")
@@ -170,13 +167,10 @@ def upgrade(src: Path, dst: Path, seed: int = 0) -> float:
     dst.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(dst))
 
-    rng = np.random.default_rng(seed)
     old, new = OnnxColorizer(src), OnnxColorizer(dst)
     worst = 0.0
-    for batch, height, width in [(1, 64, 64), (2, 256, 448)]:
-        small = rng.uniform(0, 100, size=(batch, 1, height // 16, width // 16)).astype(np.float32)
-        lightness = torch.nn.functional.interpolate(torch.from_numpy(small), size=(height, width), mode="bilinear")
-        lightness = lightness.numpy()[:, 0]
+    for i, (batch, height, width) in enumerate([(1, 64, 64), (2, 256, 448)]):
+        lightness = probe_lightness(batch, height, width, seed + i)
         worst = max(worst, float(np.abs(new.predict_ab(lightness) - old.predict_ab(lightness)).max()))
     if not worst <= PARITY_TOLERANCE_AB:
         raise ModelError(f"upgraded model differs from {src} by {worst:.4f} ab (tolerance {PARITY_TOLERANCE_AB})")

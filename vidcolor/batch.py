@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from .cli import (
     Terminated,
     add_run_options,
     options_from_args,
+    sigterm_raises,
 )
 from .config import ColorizeOptions
 from .errors import VidcolorError
@@ -157,13 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="vidcolor: %(levelname)s: %(message)s")
     if args.suffix and not args.suffix.startswith("."):
         args.suffix = "." + args.suffix
-
-    def terminate(signum, frame):
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        outcomes = run_batch(args.in_dir, args.out_dir, options_from_args(args), args.suffix, progress=not args.quiet)
+        with sigterm_raises():
+            outcomes = run_batch(
+                args.in_dir, args.out_dir, options_from_args(args), args.suffix, progress=not args.quiet
+            )
     except VidcolorError as e:
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return EXIT_FAILED
@@ -173,8 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print("vidcolor: terminated; finished videos are kept, run again to continue", file=sys.stderr)
         return EXIT_TERMINATED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if args.json:
         for outcome in outcomes:
             print(json.dumps(asdict(outcome)))

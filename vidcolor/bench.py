@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from .backends import BACKENDS, DEVICES
 from .config import ColorizeOptions
 from .errors import VidcolorError
 from .media import open_input, setup_video_stream
+from .model import probe_lightness
 from .provenance import git_revision, library_versions, machine
 
 SYNTHETIC_SIZE = (1280, 720)  # px: the clip made when none is given ...
@@ -145,11 +145,7 @@ def model_alone(options: ColorizeOptions, render_shape: tuple[int, int], seconds
             render_shape=render_shape,
         )
     )
-    rng = np.random.default_rng(0)
-    height, width = render_shape
-    # Smooth random L: realistic logits, unlike white noise.
-    coarse = rng.uniform(0, 100, (options.batch_size, max(1, height // 16), max(1, width // 16))).astype(np.float32)
-    lightness = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in coarse])
+    lightness = probe_lightness(options.batch_size, *render_shape)
     for _ in range(2):
         colorizer.predict_ab(lightness)
     calls, started = 0, time.perf_counter()

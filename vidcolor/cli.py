@@ -8,11 +8,13 @@ error; one line on stderr, nothing written at OUT); 2 wrong command-line usage;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,6 +36,20 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 1
 
 class Terminated(BaseException):
     """SIGTERM, turned into an exception so the run cleans up as it does for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises Terminated (so temporary files are removed on the way out)."""
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _rate(text: str) -> Fraction:
@@ -133,35 +149,31 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="vidcolor: %(levelname)s: %(message)s")
-
-    def terminate(signum, frame):
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, terminate)
     bar = ProgressBar(args.input, args.input.name)
     try:
-        from .image import colorize_image, is_image
-        from .run import colorize
+        with sigterm_raises():
+            from .image import colorize_image, is_image
+            from .run import colorize
 
-        options = options_from_args(args)
-        if is_image(args.input) or is_image(args.output):
-            if not (is_image(args.input) and is_image(args.output)):
-                raise VidcolorError(
-                    "a still image is colorized into an image (.png, .tif, .jpg); a video or a folder of "
-                    "frames into a video"
+            options = options_from_args(args)
+            if is_image(args.input) or is_image(args.output):
+                if not (is_image(args.input) and is_image(args.output)):
+                    raise VidcolorError(
+                        "a still image is colorized into an image (.png, .tif, .jpg); a video or a folder of "
+                        "frames into a video"
+                    )
+                stats = colorize_image(args.input, args.output, options)
+            else:
+                stats = colorize(args.input, args.output, options, progress=None if args.quiet else bar)
+            bar.close()
+            if args.stats_json:
+                args.stats_json.write_text(json.dumps(stats.to_dict(), indent=2))
+            if not args.quiet:
+                print(
+                    f"vidcolor: wrote {args.output} ({stats.frames} frames, {stats.fps:.1f} fps, {stats.backend})",
+                    file=sys.stderr,
                 )
-            stats = colorize_image(args.input, args.output, options)
-        else:
-            stats = colorize(args.input, args.output, options, progress=None if args.quiet else bar)
-        bar.close()
-        if args.stats_json:
-            args.stats_json.write_text(json.dumps(stats.to_dict(), indent=2))
-        if not args.quiet:
-            print(
-                f"vidcolor: wrote {args.output} ({stats.frames} frames, {stats.fps:.1f} fps, {stats.backend})",
-                file=sys.stderr,
-            )
-        return EXIT_OK
+            return EXIT_OK
     except VidcolorError as e:
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return EXIT_FAILED
@@ -173,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_TERMINATED
     finally:
         bar.close()
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
