@@ -23,7 +23,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .backends import BACKENDS, DEVICES
+from .cli import add_run_options, options_from_args
 from .config import ColorizeOptions
 from .errors import VidcolorError
 from .media import open_input, setup_video_stream
@@ -133,18 +133,9 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
 def model_alone(options: ColorizeOptions, render_shape: tuple[int, int], seconds: float = 2.0) -> float:
     """Frames per second of the model runtime alone: `batch_size` frames per call, timed for at
     least `seconds` after two warm-up calls (engine builds, allocations and caches are not counted)."""
-    from .backends import RuntimeRequest, load_colorizer
+    from .backends import load_colorizer
 
-    colorizer = load_colorizer(
-        RuntimeRequest(
-            model=Path(options.model),
-            device=options.device,
-            backend=options.backend,
-            threads=options.threads,
-            batch_size=options.batch_size,
-            render_shape=render_shape,
-        )
-    )
+    colorizer = load_colorizer(options.runtime_request(render_shape))
     lightness = probe_lightness(options.batch_size, *render_shape)
     for _ in range(2):
         colorizer.predict_ab(lightness)
@@ -172,21 +163,13 @@ def format_table(result: BenchResult) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    defaults = ColorizeOptions()
     p = argparse.ArgumentParser(
         prog="vidcolor bench",
         description=__doc__.split("\n\n")[0],
         epilog="Without CLIP, a synthetic 1280x720 clip of 120 frames is made and used.",
     )
     p.add_argument("clip", type=Path, nargs="?", help="video to benchmark on (default: a synthetic 720p clip)")
-    p.add_argument("--codec", default=defaults.codec)
-    p.add_argument("--crf", type=int, default=defaults.crf)
-    p.add_argument("--preset", default=defaults.preset)
-    p.add_argument("--threads", type=int, help="model threads on CPU (default: every core)")
-    p.add_argument("--device", choices=DEVICES, default=defaults.device, help="where the model runs (default auto)")
-    p.add_argument("--backend", choices=BACKENDS, default=defaults.backend, help="model runtime (default auto)")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames per model call (default 8)")
-    p.add_argument("--no-temporal", action="store_true", help="leave the temporal stage out")
+    add_run_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
     return p
 
@@ -195,16 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="vidcolor: %(levelname)s: %(message)s")
     try:
-        options = ColorizeOptions(
-            codec=args.codec,
-            crf=args.crf,
-            preset=args.preset,
-            threads=args.threads,
-            device=args.device,
-            backend=args.backend,
-            batch_size=args.batch_size,
-            temporal=not args.no_temporal,
-        )
+        options = options_from_args(args)
         with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:
             clip = args.clip or synthetic_clip(Path(tmp) / "synthetic.mp4")
             result = bench(clip, options, Path(tmp))

@@ -138,7 +138,7 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         device=args.device,
         backend=args.backend,
         frame_rate=args.frame_rate,
-        overwrite=args.overwrite,
+        overwrite=getattr(args, "overwrite", False),  # `vidcolor bench` has no --overwrite
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from .backends import BACKENDS, DEVICES
+from .backends import BACKENDS, DEVICES, RuntimeRequest
 from .errors import VidcolorError
 from .model import DEFAULT_MODEL
 from .temporal import DEFAULT_STRENGTH
@@ -47,6 +47,17 @@ class ColorizeOptions:
             raise VidcolorError(f"frame rate must be positive, not {self.frame_rate}")
         if self.render_size is not None and self.render_size < 16:
             raise VidcolorError(f"render size must be at least 16 px, not {self.render_size}")
+
+    def runtime_request(self, render_shape: tuple[int, int] | None = None) -> RuntimeRequest:
+        """What these options ask of the model runtime; `render_shape` when the frame size is known."""
+        return RuntimeRequest(
+            model=Path(self.model),
+            device=self.device,
+            backend=self.backend,
+            threads=self.threads,
+            batch_size=self.batch_size,
+            render_shape=render_shape,
+        )
 
     def encoder_options(self) -> dict[str, str]:
         if self.codec in ("libx264", "libx265"):

@@ -58,7 +58,7 @@ def colorize_image(
     """
     import cv2
 
-    from .backends import RuntimeRequest, load_colorizer
+    from .backends import load_colorizer
     from .media import check_paths
 
     options = replace(options or ColorizeOptions(), **overrides)
@@ -78,9 +78,7 @@ def colorize_image(
         if image.shape[2] == 4:
             alpha = image[..., 3]
         luma = rgb_to_luma(image[..., 2::-1].astype(np.float32) / peak)
-    colorizer = load_colorizer(
-        RuntimeRequest(Path(options.model), options.device, options.backend, options.threads, batch_size=1)
-    )
+    colorizer = load_colorizer(options.runtime_request())
     rgb = colorize_luma(colorizer, luma, render_size=options.render_size, keep_luma=True)
     dtype, peak_out = image.dtype, peak
     if dst.suffix.lower() in EIGHT_BIT_ONLY and dtype == np.uint16:

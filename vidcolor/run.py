@@ -106,14 +106,7 @@ class _Job:
         if gpu and options.backend in ("auto", "onnxruntime", "tensorrt") and ctx.width and ctx.height:
             # TensorRT (native or ONNX Runtime's provider) optimizes for the input shape up front.
             shape = read_info(options.model).render_shape(ctx.height, ctx.width, options.render_size)
-        return RuntimeRequest(
-            model=Path(options.model),
-            device=options.device,
-            backend=options.backend,
-            threads=options.threads,
-            batch_size=options.batch_size,
-            render_shape=shape,
-        )
+        return options.runtime_request(shape)
 
     # -- stages -------------------------------------------------------------------------------
 
