@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from conftest import VideoSpec, read_video, run_cli, write_video
 
 from vidcolor.batch import find_videos, run_batch
 from vidcolor.config import ColorizeOptions
+from vidcolor.errors import VidcolorError
 
 
 def _folder(tmp_path):
@@ -81,3 +83,37 @@ def test_no_videos_is_one_line_and_exit_1(tmp_path):
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "no video files" in result.stderr
     missing = run_cli("batch", str(tmp_path / "nope"), str(tmp_path / "out"))
     assert missing.returncode == 1 and "no such folder" in missing.stderr
+
+
+def test_a_ray_batch_matches_the_local_one(tmp_path, tiny_model):
+    pytest.importorskip("ray", reason="Ray is the ray extra; CI installs it")
+    root = _folder(tmp_path)
+    options = ColorizeOptions(model=tiny_model, codec="ffv1")
+    local = run_batch(root, tmp_path / "local", options, suffix=".mkv")
+    ray_run = run_batch(root, tmp_path / "ray", options, suffix=".mkv", ray_address="auto", cpus_per_video=1)
+    assert [(o.status, o.frames) for o in ray_run] == [(o.status, o.frames) for o in local]
+    assert [o.status for o in ray_run] == ["done", "failed", "done"]
+    for name in ("a.mkv", "reel2/b.mkv"):
+        ours, theirs = read_video(tmp_path / "ray" / name)[0], read_video(tmp_path / "local" / name)[0]
+        assert len(ours) == len(theirs) > 0
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.pts == b.pts and np.array_equal(a.to_ndarray(), b.to_ndarray())
+    # Finished videos are skipped on Ray as locally.
+    again = run_batch(root, tmp_path / "ray", options, suffix=".mkv", ray_address="auto", cpus_per_video=1)
+    assert [o.status for o in again] == ["skipped", "failed", "skipped"]
+
+
+def test_ray_missing_is_one_clear_line(tmp_path, tiny_model, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("no ray here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    root = _folder(tmp_path)
+    with pytest.raises(VidcolorError, match=r"vidcolor\[ray\]"):
+        run_batch(root, tmp_path / "out", ColorizeOptions(model=tiny_model), ray_address="auto")

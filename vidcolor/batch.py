@@ -69,16 +69,42 @@ def plan(sources: list[Path], in_dir: Path, out_dir: Path, suffix: str | None) -
     return pairs
 
 
+def colorize_one(src: Path, dst: Path, options: ColorizeOptions, label: str | None = None) -> Outcome:
+    """One video of a batch, its failure caught and described: the unit a worker runs."""
+    from .run import colorize
+
+    outcome = Outcome(str(src), str(dst), "done")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    bar = ProgressBar(src, label) if label else None
+    started = time.perf_counter()
+    try:
+        outcome.frames = colorize(src, dst, options, progress=bar).frames
+    except VidcolorError as e:
+        outcome.status, outcome.message = "failed", str(e)
+    except Exception as e:  # noqa: BLE001 - one bad reel must not stop the other thousand
+        log.debug("unexpected failure on %s", src, exc_info=True)
+        outcome.status, outcome.message = "failed", f"{type(e).__name__}: {e}"
+    finally:
+        if bar:
+            bar.close()
+    outcome.seconds = round(time.perf_counter() - started, 2)
+    return outcome
+
+
 def run_batch(
     in_dir: Path,
     out_dir: Path,
     options: ColorizeOptions,
     suffix: str | None = None,
     progress: bool = False,
+    ray_address: str | None = None,
+    cpus_per_video: float = 2,
 ) -> list[Outcome]:
-    """Colorizes every video under in_dir into out_dir; one Outcome per video, in path order."""
-    from .run import colorize
+    """Colorizes every video under in_dir into out_dir; one Outcome per video, in path order.
 
+    With `ray_address` ("auto" starts a local cluster; else a cluster's address) the videos run
+    as Ray tasks of `cpus_per_video` CPUs each (and one GPU each when the run asks for CUDA).
+    """
     if not in_dir.is_dir():
         raise VidcolorError(f"{in_dir}: no such folder")
     exclude = out_dir.resolve() if out_dir.resolve().is_relative_to(in_dir.resolve()) else None
@@ -86,33 +112,32 @@ def run_batch(
     if not pairs:
         raise VidcolorError(f"{in_dir}: no video files found (looked for {', '.join(sorted(VIDEO_SUFFIXES))})")
     targets: dict[Path, Path] = {}
-    outcomes = []
-    for i, (src, dst) in enumerate(pairs, 1):
-        outcome = Outcome(str(src), str(dst), "done")
+    outcomes: list[Outcome] = []
+    pending: list[int] = []  # indices into outcomes of the videos to colorize
+    for src, dst in pairs:
+        outcome = Outcome(str(src), str(dst), "pending")
         if dst in targets:
             outcome.status, outcome.message = "failed", f"same output as {targets[dst].name}; use --suffix with care"
         elif dst.exists() and not options.overwrite:
             outcome.status = "skipped"
         else:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            bar = ProgressBar(src, f"[{i}/{len(pairs)}] {src.name}") if progress else None
-            started = time.perf_counter()
-            try:
-                stats = colorize(src, dst, options, progress=bar)
-                outcome.frames = stats.frames
-            except VidcolorError as e:
-                outcome.status, outcome.message = "failed", str(e)
-            except Exception as e:  # noqa: BLE001 - one bad reel must not stop the other thousand
-                log.debug("unexpected failure on %s", src, exc_info=True)
-                outcome.status, outcome.message = "failed", f"{type(e).__name__}: {e}"
-            finally:
-                if bar:
-                    bar.close()
-            outcome.seconds = round(time.perf_counter() - started, 2)
-            if outcome.status == "failed":
-                log.error("%s: %s", src, outcome.message)
+            pending.append(len(outcomes))
         targets.setdefault(dst, src)
         outcomes.append(outcome)
+    if ray_address:
+        from .distributed import run_on_ray
+
+        done = run_on_ray([pairs[i] for i in pending], options, ray_address, cpus_per_video)
+    else:
+        done = (
+            colorize_one(*pairs[i], options, f"[{n}/{len(pending)}] {pairs[i][0].name}" if progress else None)
+            for n, i in enumerate(pending, 1)
+        )
+    for i, outcome in zip(pending, done, strict=True):
+        outcomes[i] = outcome
+        if outcome.status == "failed":
+            message, src = outcome.message, outcome.input
+            log.error("%s", message if src in message else f"{src}: {message}")
     return outcomes
 
 
@@ -145,6 +170,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("in_dir", type=Path, help="folder of videos (searched recursively)")
     p.add_argument("out_dir", type=Path, help="folder for the colorized videos (same relative names)")
     p.add_argument("--suffix", help="container for every output, e.g. .mkv (default: each input's own)")
+    p.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help="run the videos as tasks on a Ray cluster: auto starts one on this machine (needs vidcolor[ray])",
+    )
+    p.add_argument("--ray-cpus", type=float, default=2, help="CPUs per video on Ray (default 2)")
     add_run_options(p)
     p.add_argument("--overwrite", action="store_true", help="redo videos whose output exists")
     p.add_argument("--json", action="store_true", help="print one JSON line per video instead of the table")
@@ -160,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sigterm_raises():
             outcomes = run_batch(
-                args.in_dir, args.out_dir, options_from_args(args), args.suffix, progress=not args.quiet
+                args.in_dir,
+                args.out_dir,
+                options_from_args(args),
+                args.suffix,
+                progress=not args.quiet and not args.ray,
+                ray_address=args.ray,
+                cpus_per_video=args.ray_cpus,
             )
     except VidcolorError as e:
         print(f"vidcolor: error: {e}", file=sys.stderr)
