@@ -202,9 +202,5 @@ class OnnxColorizer(Colorizer):
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
-    def decode(self, raw: np.ndarray) -> np.ndarray:
-        """The graph's output (N, C, h, w) -> ab (N, h, w, 2), float32."""
-        return self.info.decode(raw)
-
     def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
-        return self.decode(self.run(lightness))
+        return self.info.decode(self.run(lightness))

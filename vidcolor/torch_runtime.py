@@ -35,8 +35,7 @@ def _is_host(value) -> bool:
     return isinstance(value, np.ndarray)
 
 
-def _conv(torch, node, x, weight, bias=None):
-    a = _attrs(node)
+def _conv(torch, a, x, weight, bias=None):
     pads = list(a.get("pads", [0, 0, 0, 0]))
     if pads[:2] != pads[2:]:
         raise ModelError(f"asymmetric Conv padding {pads} is not supported by the torch backend")
@@ -46,8 +45,7 @@ def _conv(torch, node, x, weight, bias=None):
     )  # fmt: skip
 
 
-def _gemm(torch, node, x, weight, bias=None):
-    a = _attrs(node)
+def _gemm(torch, a, x, weight, bias=None):
     if a.get("transA", 0):
         x = x.t()
     y = x @ (weight.t() if a.get("transB", 0) else weight)
@@ -55,8 +53,7 @@ def _gemm(torch, node, x, weight, bias=None):
     return y if bias is None else y + bias * a.get("beta", 1.0)
 
 
-def _resize(torch, node, x, roi=None, scales=None, sizes=None):
-    a = _attrs(node)
+def _resize(torch, a, x, roi=None, scales=None, sizes=None):
     mode = a.get("mode", b"nearest").decode()
     transform = a.get("coordinate_transformation_mode", b"half_pixel").decode()
     if mode != "linear" or transform not in ("half_pixel", "pytorch_half_pixel") or sizes is None:
@@ -65,8 +62,7 @@ def _resize(torch, node, x, roi=None, scales=None, sizes=None):
 
 
 def _reduce(name: str):
-    def op(torch, node, x, axes=None):
-        a = _attrs(node)
+    def op(torch, a, x, axes=None):
         axes = tuple(int(i) for i in (a["axes"] if "axes" in a else axes))
         keep = bool(a.get("keepdims", 1))
         if name == "max":
@@ -76,20 +72,20 @@ def _reduce(name: str):
     return op
 
 
-def _concat(torch, node, *xs):
-    axis = _attrs(node)["axis"]
+def _concat(torch, a, *xs):
+    axis = a["axis"]
     if all(_is_host(x) for x in xs):
         return np.concatenate(xs, axis=axis)
     return torch.cat(xs, dim=axis)
 
 
-def _unsqueeze(torch, node, x, axes):
+def _unsqueeze(torch, a, x, axes):
     for axis in sorted(int(a) for a in axes):
         x = np.expand_dims(x, axis) if _is_host(x) else x.unsqueeze(axis)
     return x
 
 
-def _slice(torch, node, x, starts, ends, axes=None, steps=None):
+def _slice(torch, a, x, starts, ends, axes=None, steps=None):
     if not _is_host(x):
         raise ModelError("Slice of a device tensor is not supported by the torch backend")
     index = [slice(None)] * x.ndim
@@ -100,42 +96,36 @@ def _slice(torch, node, x, starts, ends, axes=None, steps=None):
     return x[tuple(index)]
 
 
-def _cast(torch, node, x):
+def _cast(torch, a, x):
     from onnx import helper
 
     if not _is_host(x):
         raise ModelError("Cast of a device tensor is not supported by the torch backend")
-    return x.astype(helper.tensor_dtype_to_np_dtype(_attrs(node)["to"]))
+    return x.astype(helper.tensor_dtype_to_np_dtype(a["to"]))
 
 
-# ONNX op type -> fn(torch, node, *inputs). Inputs are torch tensors (data) or numpy arrays (shapes).
+# ONNX op type -> fn(torch, attributes, *inputs). Inputs are torch tensors (data) or numpy arrays
+# (shapes). Constant nodes are not here: they are evaluated once, when the model is loaded.
 OPS: dict[str, Callable] = {
     "Conv": _conv,
     "Gemm": _gemm,
-    "Relu": lambda torch, node, x: torch.relu(x),
-    "Exp": lambda torch, node, x: torch.exp(x),
-    "Add": lambda torch, node, x, y: x + y,
-    "Sub": lambda torch, node, x, y: x - y,
-    "Mul": lambda torch, node, x, y: x * y,
-    "Div": lambda torch, node, x, y: x / y,
+    "Relu": lambda torch, a, x: torch.relu(x),
+    "Exp": lambda torch, a, x: torch.exp(x),
+    "Add": lambda torch, a, x, y: x + y,
+    "Sub": lambda torch, a, x, y: x - y,
+    "Mul": lambda torch, a, x, y: x * y,
+    "Div": lambda torch, a, x, y: x / y,
     "ReduceMean": _reduce("mean"),
     "ReduceSum": _reduce("sum"),
     "ReduceMax": _reduce("max"),
     "Resize": _resize,
     "Concat": _concat,
     "Unsqueeze": _unsqueeze,
-    "Shape": lambda torch, node, x: np.array(x.shape, dtype=np.int64),
-    "Gather": lambda torch, node, x, i: np.asarray(np.take(x, i, axis=_attrs(node).get("axis", 0))),
+    "Shape": lambda torch, a, x: np.array(x.shape, dtype=np.int64),
+    "Gather": lambda torch, a, x, i: np.asarray(np.take(x, i, axis=a.get("axis", 0))),
     "Slice": _slice,
     "Cast": _cast,
-    "Constant": lambda torch, node: _constant(node),
 }
-
-
-def _constant(node) -> np.ndarray:
-    from onnx import numpy_helper
-
-    return numpy_helper.to_array(_attrs(node)["value"])
 
 
 class TorchColorizer(Colorizer):
@@ -156,7 +146,7 @@ class TorchColorizer(Colorizer):
         if METADATA_KEY not in props:
             raise ModelError(f"{path} is not a vidcolor model (no '{METADATA_KEY}' metadata)")
         self.info = ModelInfo.from_metadata(json.loads(props[METADATA_KEY]))
-        unknown = sorted({n.op_type for n in proto.graph.node} - OPS.keys())
+        unknown = sorted({n.op_type for n in proto.graph.node} - OPS.keys() - {"Constant"})
         if unknown:
             raise ModelError(f"{path}: the torch backend cannot run {', '.join(unknown)}")
         if threads and device == "cpu":
@@ -167,8 +157,15 @@ class TorchColorizer(Colorizer):
         self.backend = "torch"
         self.dtype = torch.float16 if (device == "cuda" if half is None else half) else torch.float32
         self.channels_last = device == "cuda"
-        self.nodes = list(proto.graph.node)
         self.weights = {t.name: self._tensor(onnx.numpy_helper.to_array(t)) for t in proto.graph.initializer}
+        # The graph as (op, attributes, inputs, output), parsed once rather than on every call.
+        self.steps = []
+        for node in proto.graph.node:
+            attrs = _attrs(node)
+            if node.op_type == "Constant":
+                self.weights[node.output[0]] = self._tensor(onnx.numpy_helper.to_array(attrs["value"]))
+            else:
+                self.steps.append((OPS[node.op_type], attrs, list(node.input), node.output[0]))
 
     def _tensor(self, array: np.ndarray):
         """Float arrays become device tensors in the run's precision; integer ones (shapes, axes) stay on the host."""
@@ -184,12 +181,11 @@ class TorchColorizer(Colorizer):
         """Runs the graph on device tensors; returns the output tensor."""
         values = dict(self.weights)
         values.update(feeds)
-        for node in self.nodes:
-            args = [values[name] if name else None for name in node.input]
+        for op, attrs, inputs, output in self.steps:
+            args = [values[name] if name else None for name in inputs]
             while args and args[-1] is None:
                 args.pop()
-            out = OPS[node.op_type](self.torch, node, *args)
-            values[node.output[0]] = out
+            values[output] = op(self.torch, attrs, *args)
         return values[self.info.output_name]
 
     def run(self, lightness: np.ndarray) -> np.ndarray:
