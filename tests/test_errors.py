@@ -166,9 +166,9 @@ def test_interrupt_leaves_nothing(make_video, tiny_model, folder, signum, code):
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not list(folder.glob(".out.vidcolor-*")) and time.monotonic() < deadline:
+    while not list(folder.glob(".out.mp4.vidcolor*")) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert list(folder.glob(".out.vidcolor-*")), "the run never started writing"
+    assert list(folder.glob(".out.mp4.vidcolor*")), "the run never started writing"
     process.send_signal(signal.Signals(signum))
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr

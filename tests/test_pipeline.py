@@ -69,3 +69,17 @@ def test_busy_time_excludes_waiting():
     list(run_threaded([("src", source(20)), ("slow", slow), ("double", double)], clock=clock))
     assert clock.busy["slow"] >= 0.35
     assert clock.busy["double"] < 0.2  # it mostly waited for "slow"
+
+
+def test_a_signal_while_workers_start_waits_until_they_can_be_stopped():
+    import signal
+
+    from vidcolor.pipeline import _signals_held
+
+    reached_end_of_block = False
+    with pytest.raises(KeyboardInterrupt):
+        with _signals_held():
+            signal.raise_signal(signal.SIGINT)
+            reached_end_of_block = True
+    assert reached_end_of_block
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

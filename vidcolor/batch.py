@@ -14,7 +14,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .cli import (
@@ -78,7 +78,8 @@ def colorize_one(src: Path, dst: Path, options: ColorizeOptions, label: str | No
     bar = ProgressBar(src, label) if label else None
     started = time.perf_counter()
     try:
-        outcome.frames = colorize(src, dst, options, progress=bar).frames
+        # An interrupted video continues from its last checkpoint, so rerunning a batch loses nothing.
+        outcome.frames = colorize(src, dst, replace(options, resume=True), progress=bar).frames
     except VidcolorError as e:
         outcome.status, outcome.message = "failed", str(e)
     except Exception as e:  # noqa: BLE001 - one bad reel must not stop the other thousand

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from .backends import BACKENDS, DEVICES
+from .checkpoint import work_dir
 from .config import ColorizeOptions
 from .errors import VidcolorError
 from .progress import ProgressBar
@@ -94,6 +95,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="frames per second when INPUT is a folder of numbered frames (DPX, TIFF, PNG...): 24, 24000/1001 "
         "(default 24)",
     )
+    p.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=defaults.segment_seconds,
+        help="checkpoint the run every this many seconds of video "
+        f"(default {defaults.segment_seconds:g}); an interrupted run continues from there with --resume",
+    )
     p.add_argument("--no-temporal", action="store_true", help="per-frame colour, no temporal smoothing")
     p.add_argument(
         "--temporal-strength",
@@ -116,7 +124,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="video to colorize, a folder of numbered frames, or a still image")
     p.add_argument("output", type=Path, help="colorized video to write (container from the extension)")
     add_run_options(p)
-    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT if it exists (and discard an interrupted run's work)"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run (Ctrl-C, kill, crash, power cut) from its last checkpoint; its work "
+        "is kept in the hidden folder .OUTPUT.vidcolor beside OUTPUT",
+    )
     p.add_argument("--stats-json", type=Path, help="write the run's statistics (frames, timings) here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -138,8 +154,18 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         device=args.device,
         backend=args.backend,
         frame_rate=args.frame_rate,
+        segment_seconds=args.segment_seconds,
         overwrite=getattr(args, "overwrite", False),  # `vidcolor bench` has no --overwrite
+        resume=getattr(args, "resume", False),  # nor --resume; `vidcolor batch` always resumes
     )
+
+
+def _kept(output: Path) -> str:
+    """What an interrupted run leaves: nothing at OUTPUT, and maybe finished segments to resume from."""
+    folder = work_dir(output)
+    if folder.is_dir():
+        return f"nothing written to {output}; the finished part is kept in {folder}: add --resume to continue"
+    return f"nothing written to {output}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("vidcolor: interrupted; nothing written", file=sys.stderr)
+        print(f"vidcolor: interrupted; {_kept(args.output)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Terminated:
-        print("vidcolor: terminated; nothing written", file=sys.stderr)
+        print(f"vidcolor: terminated; {_kept(args.output)}", file=sys.stderr)
         return EXIT_TERMINATED
     finally:
         bar.close()

@@ -29,7 +29,9 @@ class ColorizeOptions:
     device: str = "auto"  # where the model runs: auto (a GPU if one can be used), cpu or cuda
     backend: str = "auto"  # model runtime: auto (fastest available), onnxruntime, tensorrt or torch
     frame_rate: Fraction | None = None  # frames per second of an image-sequence input (None: 24)
-    overwrite: bool = False  # replace an existing output
+    overwrite: bool = False  # replace an existing output (and discard an interrupted run's work)
+    resume: bool = False  # continue an interrupted run from its last finished segment
+    segment_seconds: float = 30.0  # a checkpoint (a new segment) every this many seconds of video
     threaded: bool = True  # run stages in threads (False: the single-thread reference path)
 
     def __post_init__(self) -> None:
@@ -45,6 +47,8 @@ class ColorizeOptions:
             raise VidcolorError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.frame_rate is not None and self.frame_rate <= 0:
             raise VidcolorError(f"frame rate must be positive, not {self.frame_rate}")
+        if not self.segment_seconds > 0:
+            raise VidcolorError(f"segment length must be positive, not {self.segment_seconds} s")
         if self.render_size is not None and self.render_size < 16:
             raise VidcolorError(f"render size must be at least 16 px, not {self.render_size}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -128,6 +129,15 @@ def default_threads() -> int:
     # the cores back to decode and encode whenever they wait. On 2 cores, 2 threads ran dog_path
     # at 0.30 of a plain transcode and 1 thread at 0.27 (vidcolor bench, 2026-11-23).
     return max(1, os.cpu_count() or 1)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (a model's identity in engine caches and run checkpoints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_info(path: str | Path) -> ModelInfo:

@@ -9,7 +9,9 @@ the caller's thread, and no worker can keep the program waiting.
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -149,16 +151,49 @@ def run_threaded(
         threading.Thread(target=work, args=(i,), name=f"vidcolor-{name}", daemon=True)
         for i, (name, _) in enumerate(stages)
     ]
-    for thread in threads:
-        thread.start()
     try:
+        with _signals_held():  # a Ctrl-C in Thread.start() would leave a worker running unjoined
+            for thread in threads:
+                thread.start()
         yield from channels[-1]
     except Cancelled:
         pass
     finally:
         run.cancel.set()
-        deadline = time.monotonic() + _JOIN_SECONDS
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        _join(threads)
     if run.failure is not None:
         raise run.failure
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM arriving in the block are delivered when it ends. Only the main thread
+    receives signals (and may set handlers), so elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in held:
+            signal.raise_signal(signum)
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    """Waits for cancelled workers. A signal arriving meanwhile (KeyboardInterrupt) is raised only
+    once they are done: the caller closes the files they are using next."""
+    deadline = time.monotonic() + _JOIN_SECONDS
+    interrupted: BaseException | None = None
+    for thread in threads:
+        while True:
+            try:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                break
+            except BaseException as e:  # noqa: BLE001 - re-raised below
+                interrupted = interrupted or e
+    if interrupted is not None:
+        raise interrupted

@@ -1,17 +1,18 @@
 """`colorize(src, dst)`: the whole job, as stages over frame batches.
 
-decode (demux, decode, copied packets in order) -> model (L -> ab) -> temporal (ab smoothed
-along motion, reset at cuts) -> colour (Cb/Cr planes, Y plane copied) -> encode and mux, here in
-the caller's thread.
+decode (demux, decode) -> model (L -> ab) -> temporal (ab smoothed along motion, reset at cuts)
+-> colour (Cb/Cr planes, Y plane copied) -> encode, here in the caller's thread, into segments
+(see checkpoint.py). When every frame is written, the segments and
+the input's other streams (sound, subtitles), copied whole, are muxed into the output.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import resource
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -21,6 +22,7 @@ import av
 import numpy as np
 
 from .backends import RuntimeRequest, cuda_device_count, load_colorizer
+from .checkpoint import Checkpoint, ResumePoint
 from .chroma import chroma_planes, render_lightness
 from .config import ColorizeOptions
 from .errors import EncodeError, InputError
@@ -34,14 +36,13 @@ from .media import (
     plan_streams,
     setup_video_stream,
 )
-from .model import read_info
+from .model import file_sha256, read_info
 from .pipeline import StageClock, run_inline, run_threaded
 from .stats import RunStats
 from .temporal import TemporalSmoother
 
 log = logging.getLogger(__name__)
 
-MAX_ITEMS_PER_BATCH = 256  # copied packets also travel in batches; this bounds a batch of them
 Progress = Callable[[int], None]
 
 
@@ -52,11 +53,7 @@ class FrameItem:
     lightness: np.ndarray | None = None  # (H, W) L* at render size, kept for the temporal stage
     ab: np.ndarray | None = None  # (h, w, 2) predicted colour at model resolution
     out: av.VideoFrame | None = None  # the colorized frame
-
-
-@dataclass
-class PacketItem:
-    packet: av.Packet  # a packet of a copied stream, passed through in demux order
+    segment: ResumePoint | None = None  # set when a new segment starts at this frame
 
 
 def _planar(frame: av.VideoFrame) -> tuple[av.VideoFrame, PlanarFormat]:
@@ -88,15 +85,47 @@ class _Job:
             raise
         self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
         self.video.thread_type = "AUTO"  # frame threading in the decoder
-        self.out: av.container.OutputContainer | None = None
-        self.plan = None
-        self.out_video = None
+        self.checkpoint: Checkpoint | None = None
+        self.segment: tuple[av.container.OutputContainer, av.video.stream.VideoStream, str] | None = None
+        self.segment_frames = 0  # frames in the open segment
+        self.segment_time: float | None = None  # time (s) of the open segment's first frame, in the decoder
         self.out_fmt: PlanarFormat | None = None
         self.last_pts: int | None = None
-        self.rotation = 0  # display rotation of the input, degrees
+        self.rotation: int | None = None  # display rotation of the input, degrees
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
         self.smoothed = 0  # frames through the temporal stage so far
+
+    def checkpoint_key(self) -> dict:
+        """What a resumed run must share with the interrupted one: the input and every option that
+        changes the output (not the device or the threads, so a run can move to another machine)."""
+        options, src = self.options, self.src
+        info = src.stat()
+        return {
+            "input": str(src.resolve()),
+            "input_size": info.st_size if src.is_file() else len(list(src.iterdir())),
+            "input_mtime_ns": info.st_mtime_ns,
+            "model_sha256": file_sha256(options.model),
+            "codec": options.codec,
+            "encoder_options": options.encoder_options(),
+            "temporal_strength": options.temporal_strength if options.temporal else None,
+            "render_size": options.render_size,
+            "frame_rate": str(options.frame_rate) if options.frame_rate else None,
+            "batch_size": options.batch_size,
+            "segment_seconds": options.segment_seconds,
+        }
+
+    def restore(self, point: ResumePoint) -> None:
+        """Takes up the state an interrupted run had at the start of its next segment."""
+        self.decoded = self.stats.frames = point.frames
+        self.stats.resumed_frames = point.frames
+        self.last_pts = point.last_pts
+        self.stats.damaged_packets = point.damaged_packets
+        self.stats.repaired_timestamps = point.repaired_timestamps
+        self.stats.cuts = list(point.cuts)
+        self.smoothed = point.smoothed
+        if self.smoother is not None:
+            self.smoother.restore(point.temporal or {})
 
     def _runtime_request(self) -> RuntimeRequest:
         options = self.options
@@ -111,26 +140,60 @@ class _Job:
     # -- stages -------------------------------------------------------------------------------
 
     def decode(self, _: Iterator) -> Iterator[list]:
-        batch: list = []
-        frames_in_batch = 0
-        video_index = self.video.index
-        copied = self.plan.copied
-        for packet in self._demux():
-            index = packet.stream.index
-            if index == video_index:
-                for frame in self._decode_packet(packet):
-                    batch.append(self._frame_item(frame))
-                    frames_in_batch += 1
-            elif index in copied and packet.size:
-                batch.append(PacketItem(packet))
-            if frames_in_batch >= self.options.batch_size or len(batch) >= MAX_ITEMS_PER_BATCH:
+        point = self.checkpoint.resume if self.checkpoint else None
+        frames = self._decoded() if point is None else self._decoded_from(point)
+        batch: list[FrameItem] = []
+        for frame in frames:
+            item = self._frame_item(frame)
+            if item.segment is not None and batch:
+                yield batch  # a segment starts a batch, so batches (and results) are the same when resumed
+                batch = []
+            batch.append(item)
+            if len(batch) >= self.options.batch_size:
                 yield batch
-                batch, frames_in_batch = [], 0
+                batch = []
         if batch:
             yield batch
 
+    def _decoded(self) -> Iterator[av.VideoFrame]:
+        for packet in self._demux():
+            yield from self._decode_packet(packet)
+
+    def _decoded_from(self, point: ResumePoint) -> Iterator[av.VideoFrame]:
+        """The frames from a resume point on: the input is sought to the keyframe before it and
+        decoded up to it, or, where that does not find the frame (no timestamps, inexact seeking),
+        decoded from the start."""
+        damaged = self.stats.damaged_packets
+        if point.seek_pts is not None:
+            try:
+                self.inp.seek(point.seek_pts, stream=self.video)  # the keyframe at or before it
+                frames = self._decoded()
+                for frame in frames:
+                    if frame.pts is None or frame.pts > point.seek_pts:
+                        break
+                    if frame.pts == point.seek_pts:
+                        self.stats.damaged_packets = damaged  # those before it were counted by the first run
+                        yield frame
+                        yield from frames
+                        return
+            except av.FFmpegError as e:
+                log.debug("seeking to pts %s failed (%s)", point.seek_pts, e)
+            log.info("%s: seeking did not find frame %d; decoding from the start", self.src, point.frames)
+            self.inp.close()
+            self.inp = open_input(self.src, self.options.frame_rate)
+            self.video = self.inp.streams.video[0]
+            self.video.thread_type = "AUTO"
+        frames = self._decoded()
+        for skipped, _frame in enumerate(frames, 1):
+            if skipped == point.frames:
+                break
+        else:
+            raise InputError(f"{self.src}: has fewer frames than the interrupted run decoded ({point.frames})")
+        self.stats.damaged_packets = damaged
+        yield from frames
+
     def _demux(self) -> Iterator[av.Packet]:
-        packets = self.inp.demux()
+        packets = self.inp.demux(self.video)
         while True:
             try:
                 packet = next(packets)
@@ -151,9 +214,14 @@ class _Job:
             return []
 
     def _frame_item(self, frame: av.VideoFrame) -> FrameItem:
-        if self.last_pts is None:
+        if self.rotation is None:
             self.rotation = round(frame.rotation or 0)
+        source_pts = frame.pts
         frame, fmt = _planar(frame)
+        item = FrameItem(frame, fmt)
+        before = ResumePoint(
+            self.decoded, source_pts, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps
+        )
         pts = frame.pts
         if pts is None or (self.last_pts is not None and pts <= self.last_pts):
             # Encoders need strictly increasing timestamps; make one up only where the input has none.
@@ -163,7 +231,15 @@ class _Job:
             frame.pts = pts
         self.last_pts = pts
         self.decoded += 1
-        return FrameItem(frame, fmt)
+        # A new segment (a resume point) at the first frame segment_seconds after the last one began.
+        # It need not be a keyframe: a resumed run seeks to the keyframe before it and decodes up to it.
+        now = float(pts * (frame.time_base or self.video.time_base))
+        if self.segment_time is None:
+            self.segment_time = now
+        elif now - self.segment_time >= self.options.segment_seconds:
+            self.segment_time = now
+            item.segment = before
+        return item
 
     def _ticks_per_frame(self) -> int:
         rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
@@ -172,9 +248,8 @@ class _Job:
     def model(self, batches: Iterator[list]) -> Iterator[list]:
         render_size = self.options.render_size
         for batch in batches:
-            items = [item for item in batch if isinstance(item, FrameItem)]
             groups: dict[tuple, list[FrameItem]] = {}
-            for item in items:
+            for item in batch:
                 groups.setdefault((item.frame.height, item.frame.width), []).append(item)
             for (height, width), group in groups.items():
                 shape = self.colorizer.info.render_shape(height, width, render_size)
@@ -194,8 +269,9 @@ class _Job:
     def temporal(self, batches: Iterator[list]) -> Iterator[list]:
         for batch in batches:
             for item in batch:
-                if not isinstance(item, FrameItem):
-                    continue
+                if item.segment is not None:
+                    item.segment.smoothed, item.segment.cuts = self.smoothed, list(self.stats.cuts)
+                    item.segment.temporal = self.smoother.state()
                 result = self.smoother.smooth(item.lightness, item.ab)
                 item.ab, item.lightness = result.ab, None
                 if result.cut and self.smoothed:
@@ -209,9 +285,8 @@ class _Job:
     def colour(self, batches: Iterator[list]) -> Iterator[list]:
         for batch in batches:
             for item in batch:
-                if isinstance(item, FrameItem):
-                    item.out = self._colour_frame(item)
-                    item.frame = None  # release the decoded frame early
+                item.out = self._colour_frame(item)
+                item.frame = None  # release the decoded frame early
             yield batch
 
     # -- per frame ------------------------------------------------------------------------------
@@ -251,58 +326,136 @@ class _Job:
         out.color_trc = frame.color_trc
         return out
 
-    # -- sink ---------------------------------------------------------------------------------
+    # -- sink: segments ---------------------------------------------------------------------------
 
-    def _configure_video(self, first: av.VideoFrame) -> None:
-        ctx = self.out_video.codec_context
+    def encode(self, batches: Iterator[list]) -> Iterator[int]:
+        """Encodes into segments; yields the number of frames written so far after every batch."""
+        for batch in batches:
+            for item in batch:
+                if item.segment is not None and self.segment is not None:
+                    self._close_segment(item.segment, complete=False)
+                if self.segment is None:
+                    self.open_segment()
+                container, stream, _ = self.segment
+                if not self.segment_frames:
+                    self._configure(stream, item.out)
+                for packet in stream.encode(item.out):
+                    container.mux(packet)
+                self.segment_frames += 1
+                self.stats.frames += 1
+            yield self.stats.frames
+        if not self.segment_frames:
+            if self.checkpoint.resume is not None:
+                raise InputError(f"{self.src}: frame {self.decoded} of the interrupted run is no longer there")
+            raise InputError(f"{self.src}: no video frame could be decoded")
+        end = ResumePoint(
+            self.decoded, None, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps,
+            self.smoothed, list(self.stats.cuts),
+        )  # fmt: skip
+        self._close_segment(end, complete=True)
+        yield self.stats.frames
+
+    def open_segment(self) -> None:
+        """Opens the next segment's file and encoder; the frame geometry is set by the first frame."""
+        name = self.checkpoint.segment_name(self.dst.suffix)
+        container = open_output(self.checkpoint.part_path(name), self.dst)
+        try:
+            stream = setup_video_stream(container, self.video, self.options.codec, self.options.encoder_options())
+        except BaseException:
+            container.close()
+            raise
+        self.segment, self.segment_frames = (container, stream, name), 0
+
+    def _configure(self, stream: av.video.stream.VideoStream, first: av.VideoFrame) -> None:
+        ctx = stream.codec_context
         ctx.width, ctx.height = first.width, first.height
         ctx.pix_fmt = first.format.name
         ctx.color_range = first.color_range
         ctx.colorspace = first.colorspace
         ctx.color_primaries = first.color_primaries
         ctx.color_trc = first.color_trc
-        if self.rotation:
-            self.out_video.set_display_rotation(self.rotation)
         self.stats.pixel_format = first.format.name
 
-    def encode(self, batches: Iterator[list]) -> Iterator[int]:
-        """Encodes and muxes; yields the number of frames written so far after every batch."""
-        pending: list[PacketItem] = []  # copied packets that arrive before the video is configured
-        configured = False
-        for batch in batches:
-            for item in batch:
-                if isinstance(item, PacketItem):
-                    if configured:
-                        self._mux_copied(item.packet)
-                    else:
-                        pending.append(item)
-                    continue
-                if not configured:
-                    self._configure_video(item.out)
-                    configured = True
-                    for held in pending:
-                        self._mux_copied(held.packet)
-                    pending.clear()
-                self._mux_video(self.out_video.encode(item.out))
-                self.stats.frames += 1
-            yield self.stats.frames
-        if not configured:
-            raise InputError(f"{self.src}: no video frame could be decoded")
-        self._mux_video(self.out_video.encode(None))
-        yield self.stats.frames
+    def _close_segment(self, point: ResumePoint, complete: bool) -> None:
+        container, stream, name = self.segment
+        for packet in stream.encode(None):
+            container.mux(packet)
+        container.close()
+        self.segment = None
+        self.checkpoint.commit(name, self.segment_frames, point, complete)
 
-    def _mux_video(self, packets: list[av.Packet]) -> None:
-        for packet in packets:
-            self.out.mux(packet)
+    def abandon_segment(self) -> None:
+        """Closes an unfinished segment after a failure; its file is left for the next run to remove."""
+        if self.segment is not None:
+            try:
+                self.segment[0].close()
+            except Exception:  # noqa: BLE001 - already failing
+                pass
+            self.segment = None
 
-    def _mux_copied(self, packet: av.Packet) -> None:
-        copy = self.plan.copied[packet.stream.index]
-        if is_subtitle_gap(packet):
-            return  # the mov muxer writes its own gap samples (copying doubles them); SRT needs none
-        if copy.convert:
-            packet = convert_subtitle(packet, copy.convert)
-        packet.stream = copy.target
-        self.out.mux(packet)
+    # -- the output ---------------------------------------------------------------------------------
+
+    def assemble(self, temp: Path) -> None:
+        """Muxes the finished segments and the input's copied streams into `temp`, by time."""
+        paths = self.checkpoint.paths()
+        inp = open_input(self.src, self.options.frame_rate)
+        out = open_output(temp, self.dst)
+        first = av.open(str(paths[0]))
+        try:
+            template = first.streams.video[0]
+            self.stats.pixel_format = template.codec_context.pix_fmt or self.stats.pixel_format
+            video, plan = plan_streams(inp, out, self.video.index, lambda: self._output_video(out, template))
+            self.stats.copied_streams = [f"#{i}" for i in plan.copied]
+            self.stats.dropped_streams = list(plan.dropped)
+            out.metadata.update({k: v for k, v in inp.metadata.items() if k != "encoder"})
+            copied = inp.demux(*[c.source for c in plan.copied.values()]) if plan.copied else iter(())
+            merged = heapq.merge(_timed(self._segment_packets(paths), 0), _timed(copied, 1), key=lambda p: p[:2])
+            for _, from_input, packet in merged:
+                if not from_input:
+                    packet.stream = video
+                    out.mux(packet)
+                elif packet.size and not is_subtitle_gap(packet):
+                    # The mov muxer writes its own gap samples (copying doubles them); SRT needs none.
+                    target = plan.copied[packet.stream.index]
+                    if target.convert:
+                        packet = convert_subtitle(packet, target.convert)
+                    packet.stream = target.target
+                    out.mux(packet)
+            out.close()
+        finally:
+            first.close()
+            inp.close()
+            out.close()
+
+    def _output_video(self, out: av.container.OutputContainer, template: av.video.stream.VideoStream):
+        stream = out.add_stream_from_template(template)
+        stream.time_base = self.video.time_base
+        # The muxer's frame rate (Matroska's default duration) comes from here, not from the template.
+        stream.codec_context.framerate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        for key, value in self.video.metadata.items():
+            if key not in ("encoder", "rotate", "handler_name", "vendor_id"):
+                stream.metadata[key] = value
+        if self.rotation:
+            stream.set_display_rotation(self.rotation)
+        return stream
+
+    @staticmethod
+    def _segment_packets(paths: list[Path]) -> Iterator[av.Packet]:
+        for path in paths:
+            with av.open(str(path)) as segment:
+                for packet in segment.demux(segment.streams.video[0]):
+                    if packet.size:
+                        yield packet
+
+
+def _timed(packets: Iterator[av.Packet], tag: int) -> Iterator[tuple[float, int, av.Packet]]:
+    """(decode time in s, tag, packet); a packet without timestamps keeps the time of the one before."""
+    last = float("-inf")
+    for packet in packets:
+        ts = packet.dts if packet.dts is not None else packet.pts
+        if ts is not None:
+            last = float(ts * packet.time_base)
+        yield last, tag, packet
 
 
 def colorize(
@@ -315,51 +468,47 @@ def colorize(
     """Colorize the video `src` into `dst`; returns what the run did.
 
     Options come as a ColorizeOptions, or as its fields by keyword (`colorize(a, b, codec="ffv1")`).
-    `dst` appears only when the run succeeds: it is written beside itself under a temporary name
-    and renamed at the end. `progress(frames_done)` is called after every batch.
+    `dst` appears only when the run succeeds. Until then the run's finished segments are kept in a
+    work folder beside it (checkpoint.work_dir): `resume=True` continues an interrupted run from
+    there. `progress(frames_done)` is called after every batch.
     """
     options = replace(options or ColorizeOptions(), **overrides)
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, options.overwrite)
     started = time.perf_counter()
     job = _Job(src, dst, options)
-    temp = dst.with_name(f".{dst.stem}.vidcolor-{uuid.uuid4().hex[:8]}.part{dst.suffix}")
     clock = StageClock()
+    temp = None
     try:
-        job.out = open_output(temp, dst)
-        job.out_video, job.plan = plan_streams(
-            job.inp,
-            job.out,
-            job.video.index,
-            lambda: setup_video_stream(job.out, job.video, options.codec, options.encoder_options()),
-        )
-        job.stats.copied_streams = [f"#{i}" for i in job.plan.copied]
-        job.stats.dropped_streams = list(job.plan.dropped)
-        job.out.metadata.update({k: v for k, v in job.inp.metadata.items() if k != "encoder"})
-        stages = [("decode", job.decode), ("model", job.model)]
-        if job.smoother is not None:
-            stages.append(("temporal", job.temporal))
-        stages += [("colour", job.colour), ("encode", job.encode)]
-        done = run_threaded(stages, clock=clock) if options.threaded else run_inline(stages, clock)
-        try:
-            for frames in done:
-                if progress:
-                    progress(frames)
-        finally:
-            done.close()
-        job.out.close()
-        job.out = None
+        job.checkpoint = Checkpoint.start(dst, job.checkpoint_key(), options.resume, options.overwrite)
+        if job.checkpoint.resume is not None:
+            job.restore(job.checkpoint.resume)
+        temp = job.checkpoint.folder / f"output.part{dst.suffix}"
+        if not job.checkpoint.complete:
+            job.open_segment()  # fails here, before any work, if the container or encoder cannot be had
+            stages = [("decode", job.decode), ("model", job.model)]
+            if job.smoother is not None:
+                stages.append(("temporal", job.temporal))
+            stages += [("colour", job.colour), ("encode", job.encode)]
+            done = run_threaded(stages, clock=clock) if options.threaded else run_inline(stages, clock)
+            try:
+                for frames in done:
+                    if progress:
+                        progress(frames)
+            finally:
+                done.close()
+        job.assemble(temp)
         os.replace(temp, dst)
+        job.checkpoint.remove()
     except av.FFmpegError as e:
         raise EncodeError(f"{dst}: writing failed ({e})") from e
     finally:
         job.inp.close()
-        if job.out is not None:
-            try:
-                job.out.close()
-            except Exception:  # noqa: BLE001 - already failing; the partial file is removed below
-                pass
-        temp.unlink(missing_ok=True)
+        job.abandon_segment()
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        if job.checkpoint is not None and not job.checkpoint.segments:
+            job.checkpoint.remove()  # nothing worth resuming
     job.stats.wall_seconds = time.perf_counter() - started
     job.stats.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
     job.stats.busy_seconds = {k: round(v, 6) for k, v in clock.busy.items()}

@@ -10,6 +10,7 @@ class RunStats:
     input: str
     output: str
     frames: int = 0  # video frames written (= frames decoded)
+    resumed_frames: int = 0  # of those, frames an interrupted run had written (resume)
     wall_seconds: float = 0.0
     busy_seconds: dict[str, float] = field(default_factory=dict)  # per stage, excluding waits
     model: str = ""
@@ -28,7 +29,8 @@ class RunStats:
 
     @property
     def fps(self) -> float:
-        return self.frames / self.wall_seconds if self.wall_seconds else 0.0
+        """Frames this run colorized per second of its wall time."""
+        return (self.frames - self.resumed_frames) / self.wall_seconds if self.wall_seconds else 0.0
 
     def to_dict(self) -> dict:
         return {**asdict(self), "fps": round(self.fps, 3)}

@@ -67,6 +67,26 @@ class TemporalSmoother:
         self._ab: np.ndarray | None = None  # previous output ab at flow size
         self._ab_shape: tuple | None = None  # shape of the model's ab it came from
 
+    def state(self) -> dict[str, np.ndarray]:
+        """What the next frame's smoothing depends on (empty after a reset), for `restore()`."""
+        if self._ab is None:
+            return {}
+        return {
+            "lightness8": self._lightness8,
+            "lightness": self._lightness,
+            "histogram": self._histogram,
+            "ab": self._ab,
+            "ab_shape": np.asarray(self._ab_shape),
+        }
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Continues from a `state()` taken in another process (a resumed run) as if never stopped."""
+        self.reset()
+        if state:
+            self._lightness8, self._lightness = state["lightness8"], state["lightness"]
+            self._histogram, self._ab = state["histogram"], state["ab"]
+            self._ab_shape = tuple(int(n) for n in state["ab_shape"])
+
     def smooth(self, lightness: np.ndarray, ab: np.ndarray) -> SmoothResult:
         """lightness (H, W) L* at render size, ab (h, w, 2) prediction -> smoothed ab for this frame."""
         ab = np.asarray(ab, dtype=np.float32)

@@ -15,7 +15,6 @@ installed there); the calls follow the TensorRT 10 Python API documentation.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .model import Colorizer, read_info
+from .model import Colorizer, file_sha256, read_info
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +71,6 @@ class EngineKey:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def engine_dir() -> Path:

@@ -1,0 +1,194 @@
+"""Resume: an interrupted run (Ctrl-C, SIGKILL) continues from its last segment and gives the output
+an uninterrupted run gives, frame for frame and timestamp for timestamp, with the sound whole."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import packets_of, read_video, run_cli
+
+from vidcolor import colorize
+from vidcolor.checkpoint import MANIFEST, work_dir
+from vidcolor.errors import OutputError
+
+# Keyframes every 10 frames at 25 fps and a segment every 0.5 s: segments start at frames 13, 26,
+# 39 and 52, none of them a keyframe, so a resumed run decodes from the keyframe before.
+GOP = {"g": "10", "sc_threshold": "0"}
+
+
+def _interrupt_after(frames: int):
+    def progress(done: int) -> None:
+        if done >= frames:
+            raise KeyboardInterrupt
+
+    return progress
+
+
+def _frames(path):
+    frames, _ = read_video(path)
+    return [(f.pts, [np.array(p).copy() for p in f.planes]) for f in frames]
+
+
+def _same_video(a, b) -> None:
+    fa, fb = _frames(a), _frames(b)
+    assert [pts for pts, _ in fa] == [pts for pts, _ in fb]
+    for (pts, planes_a), (_, planes_b) in zip(fa, fb):
+        for pa, pb in zip(planes_a, planes_b):
+            assert np.array_equal(pa, pb), f"frame at pts {pts} differs"
+
+
+@pytest.mark.parametrize("suffix,codec", [(".mkv", "ffv1"), (".mp4", "libx264")])
+def test_interrupted_run_resumes_to_the_same_output(make_video, tiny_model, tmp_path, suffix, codec):
+    src = make_video(suffix, frames=60, width=96, height=64, audio_tracks=1, subtitles=True, options=GOP)
+    options = dict(model=tiny_model, codec=codec, batch_size=4, segment_seconds=0.5)
+    whole = tmp_path / f"whole{suffix}"
+    colorize(src, whole, **options)
+
+    out = tmp_path / f"out{suffix}"
+    with pytest.raises(KeyboardInterrupt):
+        colorize(src, out, progress=_interrupt_after(44), **options)
+    assert not out.exists()
+    manifest = json.loads((work_dir(out) / MANIFEST).read_text())
+    assert [s["frames"] for s in manifest["segments"]] == [13, 13, 13]
+    assert manifest["resume"]["frames"] == 39 and not manifest["complete"]
+
+    stats = colorize(src, out, resume=True, **options)
+    assert stats.resumed_frames == 39 and stats.frames == 60
+    assert not work_dir(out).exists()
+    _same_video(out, whole)
+    assert packets_of(out, "video") == packets_of(whole, "video")  # the encoded bytes too
+    assert packets_of(out, "audio") == packets_of(src, "audio") != [[]]
+    assert packets_of(out, "subtitle") == packets_of(whole, "subtitle") != [[]]
+
+
+def test_without_the_temporal_state_the_join_would_differ(make_video, tiny_model, tmp_path):
+    """The saved smoother state is what makes the join seamless: dropping it changes the frames."""
+    src = make_video(frames=30, width=96, height=64, options=GOP)
+    options = dict(model=tiny_model, codec="ffv1", batch_size=4, segment_seconds=0.5)
+    whole = tmp_path / "whole.mkv"
+    colorize(src, whole, **options)
+    out = tmp_path / "out.mkv"
+    with pytest.raises(KeyboardInterrupt):
+        colorize(src, out, progress=_interrupt_after(24), **options)
+    folder = work_dir(out)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    (folder / manifest["resume"]["state"]).unlink()
+    manifest["resume"]["state"] = None
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    colorize(src, out, resume=True, **options)
+    a, b = _frames(out), _frames(whole)
+    assert all(np.array_equal(x, y) for x, y in zip(a[12][1], b[12][1]))  # the first segment is the same
+    assert not all(np.array_equal(x, y) for x, y in zip(a[13][1], b[13][1]))  # the join is not
+
+
+@pytest.mark.parametrize("seek_pts", [None, 7], ids=["no-timestamp", "seek-misses"])
+def test_resume_without_a_usable_seek_decodes_from_the_start(make_video, tiny_model, tmp_path, seek_pts):
+    src = make_video(frames=50, width=96, height=64, options=GOP)
+    options = dict(model=tiny_model, codec="ffv1", batch_size=4, segment_seconds=0.5)
+    whole = tmp_path / "whole.mkv"
+    colorize(src, whole, **options)
+    out = tmp_path / "out.mkv"
+    with pytest.raises(KeyboardInterrupt):
+        colorize(src, out, progress=_interrupt_after(24), **options)
+    manifest_path = work_dir(out) / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["resume"]["seek_pts"] = seek_pts
+    manifest_path.write_text(json.dumps(manifest))
+    assert colorize(src, out, resume=True, **options).resumed_frames == 13
+    _same_video(out, whole)
+
+
+def test_image_sequence_resumes(tmp_path, tiny_model):
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    import av
+
+    with av.open(str(folder / "f_%03d.png"), "w", format="image2") as container:
+        stream = container.add_stream("png", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "gray"
+        for i in range(30):
+            grey = (np.add.outer(np.arange(48), np.arange(64) + 3 * i) % 256).astype(np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(grey, format="gray")))
+    options = dict(model=tiny_model, codec="ffv1", batch_size=4, segment_seconds=0.25)
+    whole = tmp_path / "whole.mkv"
+    colorize(folder, whole, **options)
+    out = tmp_path / "out.mkv"
+    with pytest.raises(KeyboardInterrupt):
+        colorize(folder, out, progress=_interrupt_after(20), **options)
+    assert colorize(folder, out, resume=True, **options).resumed_frames >= 6
+    _same_video(out, whole)
+
+
+def test_leftover_work_is_never_thrown_away_silently(make_video, tiny_model, tmp_path):
+    src = make_video(frames=50, width=96, height=64, options=GOP)
+    options = dict(model=tiny_model, codec="ffv1", batch_size=4, segment_seconds=0.5)
+    out = tmp_path / "out.mkv"
+    with pytest.raises(KeyboardInterrupt):
+        colorize(src, out, progress=_interrupt_after(24), **options)
+    with pytest.raises(OutputError, match="--resume"):
+        colorize(src, out, **options)  # neither --resume nor --overwrite
+    with pytest.raises(OutputError, match="codec: .ffv1. then, .libx264. now"):
+        colorize(src, out, resume=True, **{**options, "codec": "libx264"})  # other settings: refused
+    assert work_dir(out).exists()
+    stats = colorize(src, out, overwrite=True, **options)  # starting over is asked for explicitly
+    assert stats.resumed_frames == 0 and stats.frames == 50 and not work_dir(out).exists()
+
+
+def test_resume_with_nothing_to_resume_just_runs(make_video, tiny_model, tmp_path):
+    src = make_video(frames=6)
+    stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", resume=True)
+    assert stats.frames == 6 and stats.resumed_frames == 0
+
+
+def test_sigkill_then_resume(make_video, tiny_model, tmp_path):
+    src = make_video(frames=150, width=320, height=240, audio_tracks=1, options=GOP)
+    args = [str(src), "--model", str(tiny_model), "--batch-size", "2", "--segment-seconds", "0.5", "-q"]
+    whole = tmp_path / "whole.mp4"
+    assert run_cli(*args[:1], str(whole), *args[1:]).returncode == 0
+
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "vidcolor", args[0], str(out), *args[1:]])
+    manifest = work_dir(out) / MANIFEST
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if manifest.exists() and len(json.loads(manifest.read_text())["segments"]) >= 2:
+            break
+        time.sleep(0.01)
+    assert process.poll() is None, "the run finished before it could be killed; make the clip longer"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not out.exists()
+
+    refused = run_cli(*args[:1], str(out), *args[1:])
+    assert refused.returncode == 1 and "--resume" in refused.stderr and "Traceback" not in refused.stderr
+    resumed = run_cli(*args[:1], str(out), *args[1:], "--resume", "--stats-json", str(tmp_path / "s.json"))
+    assert resumed.returncode == 0, resumed.stderr
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert 0 < stats["resumed_frames"] < 150 and stats["frames"] == 150
+    assert not work_dir(out).exists()
+    _same_video(out, whole)
+    assert packets_of(out, "audio") == packets_of(src, "audio") != [[]]
+
+
+def test_ctrl_c_keeps_finished_segments_and_says_how_to_go_on(make_video, tiny_model, tmp_path):
+    src = make_video(frames=150, width=320, height=240, options=GOP)
+    out = tmp_path / "out.mp4"
+    cmd = [sys.executable, "-m", "vidcolor", str(src), str(out), "--model", str(tiny_model)]
+    process = subprocess.Popen(
+        [*cmd, "--batch-size", "2", "--segment-seconds", "0.5", "-q"], stderr=subprocess.PIPE, text=True
+    )
+    manifest = work_dir(out) / MANIFEST
+    deadline = time.monotonic() + 120
+    while not manifest.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    assert not out.exists()
+    names = {p.name for p in work_dir(out).iterdir()}
+    assert MANIFEST in names and not [n for n in names if ".part" in n]  # the unfinished segment is gone
