@@ -192,3 +192,55 @@ def test_ctrl_c_keeps_finished_segments_and_says_how_to_go_on(make_video, tiny_m
     assert not out.exists()
     names = {p.name for p in work_dir(out).iterdir()}
     assert MANIFEST in names and not [n for n in names if ".part" in n]  # the unfinished segment is gone
+
+
+@pytest.mark.parametrize("temporal", [False, True], ids=["per-frame", "temporal"])
+def test_parts_of_a_long_reel_join_into_the_whole_run(make_video, tiny_model, tmp_path, temporal):
+    """What Ray does with a long reel, here in one process: parts colorized apart, then joined."""
+    from vidcolor.config import ColorizeOptions
+    from vidcolor.distributed import split
+    from vidcolor.run import assemble_parts, colorize_part
+
+    src = make_video(frames=100, width=96, height=64, audio_tracks=1, options=GOP)
+    options = ColorizeOptions(model=tiny_model, codec="ffv1", temporal=temporal, segment_seconds=0.5)
+    whole = tmp_path / "whole.mkv"
+    colorize(src, whole, options)
+    parts = split(src, options, 1.0)
+    assert [(p.start, p.end) for p in parts] == [(0, 1), (1, 2), (2, 3), (3, None)]
+    out = tmp_path / "out.mkv"
+    for part in reversed(parts):  # any order, as on a cluster
+        colorize_part(src, out, options, part)
+    assert not out.exists()
+    stats = assemble_parts(src, out, options, parts)
+    assert stats.frames == 100 and not work_dir(out).exists()
+    ours, theirs = _frames(out), _frames(whole)
+    assert [pts for pts, _ in ours] == [pts for pts, _ in theirs]
+    for (_, a), (_, b) in zip(ours, theirs):
+        assert np.array_equal(a[0], b[0])
+        difference = max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(a[1:], b[1:]))
+        assert difference <= (1 if temporal else 0)
+    assert packets_of(out, "audio") == packets_of(whole, "audio") != [[]]
+
+
+def test_a_part_without_warm_up_would_restart_the_colour(make_video, tiny_model, tmp_path, monkeypatch):
+    """The warm-up is what keeps the smoother's memory across a join: without it a part's first
+    frames are per-frame colour again and differ from the whole run."""
+    from vidcolor import run
+    from vidcolor.config import ColorizeOptions
+
+    src = make_video(frames=50, width=96, height=64, options=GOP)
+    options = ColorizeOptions(model=tiny_model, codec="ffv1", segment_seconds=5)
+    whole = tmp_path / "whole.mkv"
+    colorize(src, whole, options)
+    parts = [run.Part(0, 0.0, 1.0), run.Part(1, 1.0, None)]
+    results = {}
+    assert run.WARMUP_SECONDS == 2.0
+    for warmup in (2.0, 0.0):
+        monkeypatch.setattr(run, "WARMUP_SECONDS", warmup)
+        out = tmp_path / f"out{warmup}.mkv"
+        for part in parts:
+            run.colorize_part(src, out, options, part)
+        run.assemble_parts(src, out, options, parts)
+        ours, theirs = _frames(out)[25], _frames(whole)[25]  # the first frame of part 1
+        results[warmup] = max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(ours[1], theirs[1]))
+    assert results[2.0] <= 1 < results[0.0]

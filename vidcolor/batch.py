@@ -28,6 +28,7 @@ from .cli import (
     sigterm_raises,
 )
 from .config import ColorizeOptions
+from .distributed import DEFAULT_PART_SECONDS
 from .errors import VidcolorError
 from .progress import ProgressBar
 
@@ -100,6 +101,7 @@ def run_batch(
     progress: bool = False,
     ray_address: str | None = None,
     cpus_per_video: float = 2,
+    part_seconds: float = DEFAULT_PART_SECONDS,
 ) -> list[Outcome]:
     """Colorizes every video under in_dir into out_dir; one Outcome per video, in path order.
 
@@ -108,6 +110,8 @@ def run_batch(
     """
     if not in_dir.is_dir():
         raise VidcolorError(f"{in_dir}: no such folder")
+    if not part_seconds > 0:
+        raise VidcolorError(f"part length must be positive, not {part_seconds} s")
     exclude = out_dir.resolve() if out_dir.resolve().is_relative_to(in_dir.resolve()) else None
     pairs = plan(find_videos(in_dir.resolve(), exclude), in_dir.resolve(), out_dir, suffix)
     if not pairs:
@@ -128,7 +132,7 @@ def run_batch(
     if ray_address:
         from .distributed import run_on_ray
 
-        done = run_on_ray([pairs[i] for i in pending], options, ray_address, cpus_per_video)
+        done = run_on_ray([pairs[i] for i in pending], options, ray_address, cpus_per_video, part_seconds)
     else:
         done = (
             colorize_one(*pairs[i], options, f"[{n}/{len(pending)}] {pairs[i][0].name}" if progress else None)
@@ -177,6 +181,13 @@ def _parser() -> argparse.ArgumentParser:
         help="run the videos as tasks on a Ray cluster: auto starts one on this machine (needs vidcolor[ray])",
     )
     p.add_argument("--ray-cpus", type=float, default=2, help="CPUs per video on Ray (default 2)")
+    p.add_argument(
+        "--ray-part-seconds",
+        type=float,
+        default=DEFAULT_PART_SECONDS,
+        help="on Ray, a reel longer than two of these is colorized in parts of this length on several "
+        f"workers at once (default {DEFAULT_PART_SECONDS:g})",
+    )
     add_run_options(p)
     p.add_argument("--overwrite", action="store_true", help="redo videos whose output exists")
     p.add_argument("--json", action="store_true", help="print one JSON line per video instead of the table")
@@ -199,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=not args.quiet and not args.ray,
                 ray_address=args.ray,
                 cpus_per_video=args.ray_cpus,
+                part_seconds=args.ray_part_seconds,
             )
     except VidcolorError as e:
         print(f"vidcolor: error: {e}", file=sys.stderr)

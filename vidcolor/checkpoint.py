@@ -69,30 +69,42 @@ class Checkpoint:
         self.complete = False  # every frame is in the segments
 
     @classmethod
-    def start(cls, dst: Path, key: dict, resume: bool, overwrite: bool) -> Checkpoint:
-        """The checkpoint of a run writing `dst`: a fresh one, or the saved one when resuming.
+    def start(cls, folder: Path, key: dict, resume: bool, overwrite: bool) -> Checkpoint:
+        """The checkpoint in `folder`: a fresh one, or the saved one when resuming.
 
-        An earlier run's work folder is continued with `resume`, discarded with `overwrite`, and
-        otherwise refused, so an interrupted run's work is never thrown away by accident.
+        An earlier run's work folder is continued with `resume`, discarded with `overwrite` (also
+        when it was made with other settings), and otherwise refused, so an interrupted run's work
+        is never thrown away by accident.
         """
-        folder = work_dir(dst)
         checkpoint = cls(folder, key)
         if folder.exists():
             if resume:
-                if checkpoint._load():
-                    return checkpoint
+                try:
+                    if checkpoint._load():
+                        return checkpoint
+                except OutputError:
+                    if not overwrite:
+                        raise
             elif not overwrite:
                 raise OutputError(
-                    f"{dst}: an interrupted run left its work in {folder}; pass --resume to continue it, "
+                    f"an interrupted run left its work in {folder}; pass --resume to continue it, "
                     "or --overwrite to start over"
                 )
             shutil.rmtree(folder)
         elif resume:
-            log.info("%s: no interrupted run to resume; starting from the beginning", dst)
+            log.info("%s: no interrupted run to resume; starting from the beginning", folder)
         try:
-            folder.mkdir()
+            folder.mkdir(parents=True)
         except OSError as e:
             raise OutputError(f"{folder}: cannot create the work folder ({e.strerror})") from e
+        return checkpoint
+
+    @classmethod
+    def finished(cls, folder: Path, key: dict) -> Checkpoint:
+        """The checkpoint in `folder` of a run that wrote every frame; OutputError if there is none."""
+        checkpoint = cls(folder, key)
+        if not folder.is_dir() or not checkpoint._load() or not checkpoint.complete:
+            raise OutputError(f"{folder}: not finished")
         return checkpoint
 
     def _load(self) -> bool:
@@ -124,8 +136,8 @@ class Checkpoint:
             with np.load(self.folder / state) as saved:
                 self.resume.temporal = {name: saved[name] for name in saved.files}
         for path in self.folder.iterdir():
-            if path.name not in listed:
-                path.unlink()  # a segment or output cut off mid-write
+            if path.name not in listed:  # a segment or output cut off mid-write
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
         log.info("%s: resuming after %d frames in %d segments", self.folder, self.frames, len(self.segments))
         return True
 

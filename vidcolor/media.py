@@ -220,6 +220,23 @@ def setup_video_stream(
     return stream
 
 
+def time_span(path: Path, frame_rate: Fraction | None = None) -> tuple[float, float] | None:
+    """(first timestamp, duration) in seconds of the video as its container announces it; None if unknown."""
+    try:
+        if path.is_dir():
+            return 0.0, find_sequence(path).count / float(frame_rate or DEFAULT_SEQUENCE_RATE)
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            if stream.duration:
+                return start, float(stream.duration * stream.time_base)
+            if container.duration:
+                return start, container.duration / av.time_base
+    except Exception:  # noqa: BLE001 - only for planning; the run reports real errors
+        return None
+    return None
+
+
 def estimate_frames(path: Path) -> int | None:
     """The video frame count the container announces (or duration x rate), for progress bars; None if unknown."""
     try:

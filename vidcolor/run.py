@@ -12,6 +12,7 @@ import heapq
 import logging
 import os
 import resource
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ import av
 import numpy as np
 
 from .backends import RuntimeRequest, cuda_device_count, load_colorizer
-from .checkpoint import Checkpoint, ResumePoint
+from .checkpoint import Checkpoint, ResumePoint, work_dir
 from .chroma import chroma_planes, render_lightness
 from .config import ColorizeOptions
 from .errors import EncodeError, InputError
@@ -46,6 +47,27 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 
 
+WARMUP_SECONDS = 2.0  # video run through the smoother before a part of a reel, unwritten (see Part)
+
+
+@dataclass(frozen=True)
+class Part:
+    """The frames of a long reel with times in [start, end) seconds, colorized on their own (on
+    another machine) into the reel's work folder; `assemble_parts` joins the parts.
+
+    The smoother is warmed up on the WARMUP_SECONDS before `start`, so colour carried along the
+    motion does not restart at the join (it differs from one whole run only by what the smoother
+    remembers from earlier than that: strength**frames, 0.9**48 = 0.6% at 24 fps)."""
+
+    index: int
+    start: float  # part 0 starts with the reel, whatever its first timestamp
+    end: float | None  # None: to the end of the reel
+
+    @property
+    def folder_name(self) -> str:
+        return f"part-{self.index:04d}"
+
+
 @dataclass
 class FrameItem:
     frame: av.VideoFrame  # decoded input frame, planar Y'CbCr or grey
@@ -54,6 +76,7 @@ class FrameItem:
     ab: np.ndarray | None = None  # (h, w, 2) predicted colour at model resolution
     out: av.VideoFrame | None = None  # the colorized frame
     segment: ResumePoint | None = None  # set when a new segment starts at this frame
+    warmup: bool = False  # only run through the model and the smoother, not written (see Part)
 
 
 def _planar(frame: av.VideoFrame) -> tuple[av.VideoFrame, PlanarFormat]:
@@ -72,18 +95,19 @@ def _planar(frame: av.VideoFrame) -> tuple[av.VideoFrame, PlanarFormat]:
 class _Job:
     """One run's state shared by its stages."""
 
-    def __init__(self, src: Path, dst: Path, options: ColorizeOptions):
+    def __init__(self, src: Path, dst: Path, options: ColorizeOptions, part: Part | None = None, model: bool = True):
         self.options = options
-        self.src, self.dst = src, dst
+        self.src, self.dst, self.part = src, dst, part
         self.stats = RunStats(input=str(src), output=str(dst), codec=options.codec, model=str(options.model))
         self.inp = open_input(src, options.frame_rate)
         self.video = self.inp.streams.video[0]
-        try:
-            self.colorizer = load_colorizer(self._runtime_request())
-        except BaseException:
-            self.inp.close()
-            raise
-        self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
+        if model:
+            try:
+                self.colorizer = load_colorizer(self._runtime_request())
+            except BaseException:
+                self.inp.close()
+                raise
+            self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
         self.video.thread_type = "AUTO"  # frame threading in the decoder
         self.checkpoint: Checkpoint | None = None
         self.segment: tuple[av.container.OutputContainer, av.video.stream.VideoStream, str] | None = None
@@ -95,6 +119,7 @@ class _Job:
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
         self.smoothed = 0  # frames through the temporal stage so far
+        self.warmed = False  # the smoother has seen frames before this part (so a cut at its start counts)
 
     def checkpoint_key(self) -> dict:
         """What a resumed run must share with the interrupted one: the input and every option that
@@ -102,6 +127,7 @@ class _Job:
         options, src = self.options, self.src
         info = src.stat()
         return {
+            "part": None if self.part is None else [self.part.index, self.part.start, self.part.end],
             "input": str(src.resolve()),
             "input_size": info.st_size if src.is_file() else len(list(src.iterdir())),
             "input_mtime_ns": info.st_mtime_ns,
@@ -141,9 +167,24 @@ class _Job:
 
     def decode(self, _: Iterator) -> Iterator[list]:
         point = self.checkpoint.resume if self.checkpoint else None
-        frames = self._decoded() if point is None else self._decoded_from(point)
+        part = self.part
+        if point is not None:
+            frames = self._decoded_from(point)
+        elif part is not None and part.index > 0:
+            warmup = WARMUP_SECONDS if self.smoother is not None else 0.0
+            frames = self._decoded_after(max(0.0, part.start - warmup), part.start)
+        else:
+            frames = self._decoded()
         batch: list[FrameItem] = []
         for frame in frames:
+            if part is not None and frame.pts is not None:
+                now = float(frame.pts * (frame.time_base or self.video.time_base))
+                if part.end is not None and now >= part.end:
+                    break
+                if now < part.start and part.index > 0:
+                    if self.smoother is not None:
+                        batch.append(FrameItem(*_planar(frame), warmup=True))
+                    continue
             item = self._frame_item(frame)
             if item.segment is not None and batch:
                 yield batch  # a segment starts a batch, so batches (and results) are the same when resumed
@@ -179,10 +220,7 @@ class _Job:
             except av.FFmpegError as e:
                 log.debug("seeking to pts %s failed (%s)", point.seek_pts, e)
             log.info("%s: seeking did not find frame %d; decoding from the start", self.src, point.frames)
-            self.inp.close()
-            self.inp = open_input(self.src, self.options.frame_rate)
-            self.video = self.inp.streams.video[0]
-            self.video.thread_type = "AUTO"
+            self._reopen()
         frames = self._decoded()
         for skipped, _frame in enumerate(frames, 1):
             if skipped == point.frames:
@@ -191,6 +229,36 @@ class _Job:
             raise InputError(f"{self.src}: has fewer frames than the interrupted run decoded ({point.frames})")
         self.stats.damaged_packets = damaged
         yield from frames
+
+    def _decoded_after(self, start: float, reach: float) -> Iterator[av.VideoFrame]:
+        """The frames from time `start` (s) on, sought to the keyframe before it. A seek that lands
+        after time `reach` (an inexact index) is not trusted: then the input is decoded from the start."""
+        time_base = self.video.time_base
+        try:
+            self.inp.seek(int(start / time_base), stream=self.video)
+        except av.FFmpegError as e:
+            log.debug("seeking to %.3f s failed (%s)", start, e)
+        else:
+            frames = self._decoded()
+            for frame in frames:
+                now = None if frame.pts is None else float(frame.pts * (frame.time_base or time_base))
+                if now is None or now > reach:
+                    break
+                if now >= start:
+                    yield frame
+                    yield from frames
+                    return
+        log.info("%s: seeking did not find %.3f s; decoding from the start", self.src, start)
+        self._reopen()
+        for frame in self._decoded():
+            if frame.pts is None or float(frame.pts * (frame.time_base or time_base)) >= start:
+                yield frame
+
+    def _reopen(self) -> None:
+        self.inp.close()
+        self.inp = open_input(self.src, self.options.frame_rate)
+        self.video = self.inp.streams.video[0]
+        self.video.thread_type = "AUTO"
 
     def _demux(self) -> Iterator[av.Packet]:
         packets = self.inp.demux(self.video)
@@ -274,7 +342,10 @@ class _Job:
                     item.segment.temporal = self.smoother.state()
                 result = self.smoother.smooth(item.lightness, item.ab)
                 item.ab, item.lightness = result.ab, None
-                if result.cut and self.smoothed:
+                if item.warmup:
+                    self.warmed = True
+                    continue
+                if result.cut and (self.smoothed or self.warmed):
                     time_base = item.frame.time_base or self.video.time_base
                     self.stats.cuts.append(
                         {"frame": self.smoothed, "time": round(float(item.frame.pts * time_base), 3)}
@@ -285,7 +356,8 @@ class _Job:
     def colour(self, batches: Iterator[list]) -> Iterator[list]:
         for batch in batches:
             for item in batch:
-                item.out = self._colour_frame(item)
+                if not item.warmup:
+                    item.out = self._colour_frame(item)
                 item.frame = None  # release the decoded frame early
             yield batch
 
@@ -332,6 +404,8 @@ class _Job:
         """Encodes into segments; yields the number of frames written so far after every batch."""
         for batch in batches:
             for item in batch:
+                if item.warmup:
+                    continue
                 if item.segment is not None and self.segment is not None:
                     self._close_segment(item.segment, complete=False)
                 if self.segment is None:
@@ -395,9 +469,12 @@ class _Job:
 
     # -- the output ---------------------------------------------------------------------------------
 
-    def assemble(self, temp: Path) -> None:
-        """Muxes the finished segments and the input's copied streams into `temp`, by time."""
-        paths = self.checkpoint.paths()
+    def assemble(self, paths: list[Path], temp: Path) -> None:
+        """Muxes the finished segments `paths` and the input's copied streams into `temp`, by time."""
+        if self.rotation is None:  # no frame was decoded in this process (every segment was done)
+            with open_input(self.src, self.options.frame_rate) as inp:
+                first = next(inp.decode(video=0), None)
+                self.rotation = round(first.rotation or 0) if first is not None else 0
         inp = open_input(self.src, self.options.frame_rate)
         out = open_output(temp, self.dst)
         first = av.open(str(paths[0]))
@@ -480,35 +557,101 @@ def colorize(
     clock = StageClock()
     temp = None
     try:
-        job.checkpoint = Checkpoint.start(dst, job.checkpoint_key(), options.resume, options.overwrite)
-        if job.checkpoint.resume is not None:
-            job.restore(job.checkpoint.resume)
+        job.checkpoint = Checkpoint.start(work_dir(dst), job.checkpoint_key(), options.resume, options.overwrite)
+        _process(job, progress, clock)
         temp = job.checkpoint.folder / f"output.part{dst.suffix}"
-        if not job.checkpoint.complete:
-            job.open_segment()  # fails here, before any work, if the container or encoder cannot be had
-            stages = [("decode", job.decode), ("model", job.model)]
-            if job.smoother is not None:
-                stages.append(("temporal", job.temporal))
-            stages += [("colour", job.colour), ("encode", job.encode)]
-            done = run_threaded(stages, clock=clock) if options.threaded else run_inline(stages, clock)
-            try:
-                for frames in done:
-                    if progress:
-                        progress(frames)
-            finally:
-                done.close()
-        job.assemble(temp)
+        job.assemble(job.checkpoint.paths(), temp)
         os.replace(temp, dst)
         job.checkpoint.remove()
     except av.FFmpegError as e:
         raise EncodeError(f"{dst}: writing failed ({e})") from e
     finally:
+        _close(job, temp)
+    return _finish(job, started, clock)
+
+
+def colorize_part(src: str | os.PathLike, dst: str | os.PathLike, options: ColorizeOptions, part: Part) -> RunStats:
+    """Colorizes one Part of `src` into segments in the work folder of `dst` (a worker's share of
+    a long reel); `assemble_parts` makes `dst` once every part is done. A part already done returns
+    at once, and one interrupted continues where it stopped."""
+    src, dst = Path(src), Path(dst)
+    started = time.perf_counter()
+    job = _Job(src, dst, options, part)
+    clock = StageClock()
+    try:
+        folder = work_dir(dst) / part.folder_name
+        job.checkpoint = Checkpoint.start(folder, job.checkpoint_key(), True, options.overwrite)
+        _process(job, None, clock)
+    except av.FFmpegError as e:
+        raise EncodeError(f"{dst}: writing part {part.index} failed ({e})") from e
+    finally:
+        _close(job, None)
+    return _finish(job, started, clock)
+
+
+def assemble_parts(
+    src: str | os.PathLike, dst: str | os.PathLike, options: ColorizeOptions, parts: list[Part]
+) -> RunStats:
+    """Joins the finished parts of `src` (colorize_part) into `dst`, with the input's sound and
+    subtitles; frame indices of cuts are counted over the whole reel."""
+    src, dst = Path(src), Path(dst)
+    started = time.perf_counter()
+    job = _Job(src, dst, options, model=False)
+    stats = job.stats
+    temp = work_dir(dst) / f"output.part{dst.suffix}"
+    try:
+        paths: list[Path] = []
+        for part in parts:
+            job.part = part
+            checkpoint = Checkpoint.finished(work_dir(dst) / part.folder_name, job.checkpoint_key())
+            end = checkpoint.resume
+            stats.cuts += [{**cut, "frame": cut["frame"] + stats.frames} for cut in end.cuts]
+            stats.frames += end.frames
+            stats.damaged_packets += end.damaged_packets
+            stats.repaired_timestamps += end.repaired_timestamps
+            paths += checkpoint.paths()
+        job.part = None
+        job.assemble(paths, temp)
+        os.replace(temp, dst)
+        shutil.rmtree(work_dir(dst), ignore_errors=True)
+    except av.FFmpegError as e:
+        raise EncodeError(f"{dst}: joining the parts failed ({e})") from e
+    finally:
         job.inp.close()
-        job.abandon_segment()
-        if temp is not None:
-            temp.unlink(missing_ok=True)
-        if job.checkpoint is not None and not job.checkpoint.segments:
-            job.checkpoint.remove()  # nothing worth resuming
+        temp.unlink(missing_ok=True)
+    return _finish(job, started, StageClock())
+
+
+def _process(job: _Job, progress: Progress | None, clock: StageClock) -> None:
+    """Runs the stages from the job's checkpoint on, until every frame is in a finished segment."""
+    if job.checkpoint.resume is not None:
+        job.restore(job.checkpoint.resume)
+    if job.checkpoint.complete:
+        return
+    job.open_segment()  # fails here, before any work, if the container or encoder cannot be had
+    stages = [("decode", job.decode), ("model", job.model)]
+    if job.smoother is not None:
+        stages.append(("temporal", job.temporal))
+    stages += [("colour", job.colour), ("encode", job.encode)]
+    done = run_threaded(stages, clock=clock) if job.options.threaded else run_inline(stages, clock)
+    try:
+        for frames in done:
+            if progress:
+                progress(frames)
+    finally:
+        done.close()
+
+
+def _close(job: _Job, temp: Path | None) -> None:
+    job.inp.close()
+    job.abandon_segment()
+    if temp is not None:
+        temp.unlink(missing_ok=True)
+    if job.checkpoint is not None and not job.checkpoint.segments:
+        job.checkpoint.remove()  # nothing worth resuming
+
+
+def _finish(job: _Job, started: float, clock: StageClock) -> RunStats:
     job.stats.wall_seconds = time.perf_counter() - started
     job.stats.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
     job.stats.busy_seconds = {k: round(v, 6) for k, v in clock.busy.items()}
