@@ -37,7 +37,8 @@ class VideoSpec:
     color_range: int = 0  # AVColorRange: 1 limited, 2 full
     colorspace: int = 0  # AVColorSpace
     rotation: int = 0
-    options: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # encoder options
+    container_options: dict = field(default_factory=dict)  # muxer options, e.g. movflags=faststart
 
 
 def frame_durations(spec: VideoSpec, time_base: Fraction) -> list[int]:
@@ -60,7 +61,7 @@ def luma_pattern(spec: VideoSpec, index: int, depth: int) -> np.ndarray:
 
 def write_video(path: Path, spec: VideoSpec) -> Path:
     """Writes a grey test video (and audio and subtitle tracks) with PyAV."""
-    container = av.open(str(path), "w")
+    container = av.open(str(path), "w", options=spec.container_options)
     stream = container.add_stream(spec.codec, rate=spec.rate, options=spec.options)
     stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
     time_base = spec.time_base or Fraction(

@@ -46,6 +46,7 @@ class ResumePoint:
     repaired_timestamps: int = 0
     smoothed: int = 0  # frames through the temporal stage before it
     cuts: list[dict] = field(default_factory=list)
+    missing_frames: int = 0  # at the end of a run: frames the input announces but does not hold
     temporal: dict[str, np.ndarray] | None = None  # TemporalSmoother.state() before its first frame
 
     def to_dict(self) -> dict:

@@ -6,8 +6,10 @@ only when the encoder needs a greater bit depth, which is exact and reversible).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -52,11 +54,13 @@ def _with_depth(base: str, depth: int) -> str:
     return base if depth == 8 else f"{base}{depth}le"
 
 
-def output_format(codec: str, source: PlanarFormat) -> tuple[PlanarFormat, bool]:
-    """The planar format to encode a colorized `source` frame with `codec`.
+def output_format(codec: str, source: PlanarFormat, size: tuple[int, int] | None = None) -> tuple[PlanarFormat, bool]:
+    """The planar format to encode a colorized `source` frame of `size` (width, height) with `codec`.
 
     Returns (format, luma_exact): luma_exact is False when the codec cannot hold the source's
-    bit depth and luma has to be rounded down.
+    bit depth and luma has to be rounded down. With a size, a format the encoder refuses at that
+    size (x264 takes 4:2:0 only at even sizes) gives way to the next best: an odd-sized 4:2:0
+    frame goes out as 4:4:4, geometry and luma kept.
     """
     supported = {f.name for f in av.Codec(codec, "w").video_formats or []}
     candidates = [p for p in (planar_format(n) for n in supported) if p and not p.grey and not p.full_range]
@@ -75,8 +79,24 @@ def output_format(codec: str, source: PlanarFormat) -> tuple[PlanarFormat, bool]
         same = (p.log2_chroma_w, p.log2_chroma_h) == (want_w, want_h)
         return (not lossless, not same, not finer, abs(p.depth - source.depth), -(p.log2_chroma_w + p.log2_chroma_h))
 
-    best = min(candidates, key=cost)
+    ranked = sorted(candidates, key=cost)
+    best = next((p for p in ranked if size is None or _opens(codec, p.name, *size)), ranked[0])
     return best, best.depth >= source.depth
+
+
+@functools.lru_cache(maxsize=64)
+def _opens(codec: str, pix_fmt: str, width: int, height: int) -> bool:
+    """Whether the encoder accepts this pixel format at this size (it is opened once to ask)."""
+    if all(n % 2 == 0 for n in (width, height)):
+        return True  # even sizes suit every layout
+    ctx = av.CodecContext.create(codec, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
+    ctx.time_base = Fraction(1, 25)
+    try:
+        ctx.open()
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
 
 
 def matrix_name(colorspace: int, height: int) -> str:

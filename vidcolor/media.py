@@ -23,6 +23,9 @@ _TEXT_SUBTITLES = ("subrip", "mov_text", "text")
 
 # Still-image formats ffmpeg's image2 demuxer reads as numbered frame sequences (lower case).
 SEQUENCE_SUFFIXES = frozenset(".dpx .tif .tiff .png .exr .jpg .jpeg .bmp .tga .jp2".split())
+# AVFieldOrder values of interlaced video (top or bottom field first, coded and displayed).
+INTERLACED_FIELD_ORDERS = (2, 3, 4, 5)
+FIELD_CODING_ENCODERS = ("libx264", "mpeg2video", "prores_ks")
 DEFAULT_SEQUENCE_RATE = Fraction(24)  # frames per second of an image sequence given without a rate
 
 
@@ -83,6 +86,26 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise OutputError(f"{folder}: output folder is not writable")
 
 
+def _mp4_without_index(path: Path) -> bool:
+    """An ISO-BMFF file (ftyp first) whose top-level boxes hold media data but no 'moov' index."""
+    boxes = set()
+    with open(path, "rb") as f:
+        size = path.stat().st_size
+        offset = 0
+        while offset + 8 <= size:
+            f.seek(offset)
+            length, kind = struct.unpack(">I4s", f.read(8))
+            if length == 1 and offset + 16 <= size:
+                (length,) = struct.unpack(">Q", f.read(8))
+            if not boxes and kind != b"ftyp":
+                return False
+            boxes.add(kind)
+            if length < 8:  # 0: to the end of the file
+                break
+            offset += length
+    return b"moov" not in boxes and b"mdat" in boxes
+
+
 def open_input(src: Path, frame_rate: Fraction | None = None) -> av.container.InputContainer:
     """Opens a video file, or a folder of numbered frames as a video at `frame_rate` (default 24)."""
     try:
@@ -94,11 +117,28 @@ def open_input(src: Path, frame_rate: Fraction | None = None) -> av.container.In
         else:
             container = av.open(str(src), metadata_errors="replace")
     except (av.FFmpegError, UnicodeDecodeError) as e:
+        if src.is_file() and _mp4_without_index(src):
+            raise InputError(
+                f"{src}: an MP4/MOV file without its index (the 'moov' box): it was cut short before its end "
+                "and cannot be read without it"
+            ) from e
         raise InputError(f"{src}: not a video file vidcolor can read ({e})") from e
     if not container.streams.video:
         container.close()
         raise InputError(f"{src}: has no video stream")
     return container
+
+
+def video_stream(container: av.container.InputContainer, src: Path) -> av.video.stream.VideoStream:
+    """The video stream to colorize: the first one with a decoder; InputError if none has one."""
+    for stream in container.streams.video:
+        try:
+            if stream.codec_context is not None and stream.codec_context.codec is not None:
+                return stream
+        except av.FFmpegError:
+            continue
+    names = ", ".join(str(s.codec_context.name if s.codec_context else "unknown") for s in container.streams.video)
+    raise InputError(f"{src}: its video ({names}) cannot be decoded: no decoder for it")
 
 
 def open_output(temp: Path, dst: Path) -> av.container.OutputContainer:
@@ -137,14 +177,19 @@ def plan_streams(
     out: av.container.OutputContainer,
     video_index: int,
     add_video: Callable[[], av.video.stream.VideoStream],
+    copy: bool = True,
 ) -> tuple[av.video.stream.VideoStream, StreamPlan]:
-    """Adds the output streams in input order: `add_video()` for the colorized one, copies for the rest."""
+    """Adds the output streams in input order: `add_video()` for the colorized one, copies for the
+    rest (unless `copy` is False: then they are all left out)."""
     plan = StreamPlan()
     supported = out.supported_codecs
     video = None
     for stream in inp.streams:
         if stream.index == video_index:
             video = add_video()
+            continue
+        if not copy:
+            plan.dropped.append(_describe(stream))
             continue
         codec = stream.codec_context.name if stream.codec_context else None
         if stream.type == "data" and "timecode" in stream.metadata:
@@ -204,14 +249,23 @@ def setup_video_stream(
     codec: str,
     options: dict[str, str],
 ) -> av.video.stream.VideoStream:
-    """The colorized video stream, configured from the input stream; frame geometry comes later."""
+    """The colorized video stream, configured from the input stream; frame geometry comes later.
+
+    Interlaced input stays interlaced: the field order is kept, and encoders that code fields
+    (x264, MPEG-2, ProRes) are told to (interlaced DCT and motion estimation)."""
     rate = source.average_rate or source.guessed_rate or Fraction(25)
+    field_order = source.codec_context.field_order if source.codec_context else 0
+    interlaced = field_order in INTERLACED_FIELD_ORDERS
+    if interlaced and codec in FIELD_CODING_ENCODERS:
+        options = {**options, "flags": "+ildct+ilme"}
     try:
         stream = out.add_stream(codec, rate=rate, options=options)
     except (ValueError, av.FFmpegError) as e:
         raise EncodeError(f"encoder {codec!r} is not available: {e}") from e
     stream.time_base = source.time_base
     stream.codec_context.time_base = source.time_base
+    if interlaced:
+        stream.codec_context.field_order = field_order
     if source.sample_aspect_ratio:
         stream.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
     for key, value in source.metadata.items():

@@ -8,6 +8,7 @@ the input's other streams (sound, subtitles), copied whole, are muxed into the o
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import os
@@ -36,6 +37,7 @@ from .media import (
     open_output,
     plan_streams,
     setup_video_stream,
+    video_stream,
 )
 from .model import file_sha256, read_info
 from .pipeline import StageClock, run_inline, run_threaded
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 
 
+PIXELS_PER_BATCH = 8 * 1920 * 1080  # a batch holds at most this many pixels (but at least one frame)
 WARMUP_SECONDS = 2.0  # video run through the smoother before a part of a reel, unwritten (see Part)
 
 
@@ -100,7 +103,11 @@ class _Job:
         self.src, self.dst, self.part = src, dst, part
         self.stats = RunStats(input=str(src), output=str(dst), codec=options.codec, model=str(options.model))
         self.inp = open_input(src, options.frame_rate)
-        self.video = self.inp.streams.video[0]
+        try:
+            self.video = video_stream(self.inp, src)
+        except BaseException:
+            self.inp.close()
+            raise
         if model:
             try:
                 self.colorizer = load_colorizer(self._runtime_request())
@@ -149,6 +156,7 @@ class _Job:
         self.stats.damaged_packets = point.damaged_packets
         self.stats.repaired_timestamps = point.repaired_timestamps
         self.stats.cuts = list(point.cuts)
+        self.stats.missing_frames = point.missing_frames
         self.smoothed = point.smoothed
         if self.smoother is not None:
             self.smoother.restore(point.temporal or {})
@@ -190,11 +198,16 @@ class _Job:
                 yield batch  # a segment starts a batch, so batches (and results) are the same when resumed
                 batch = []
             batch.append(item)
-            if len(batch) >= self.options.batch_size:
+            if len(batch) >= self._batch_limit(item.frame):
                 yield batch
                 batch = []
         if batch:
             yield batch
+
+    def _batch_limit(self, frame: av.VideoFrame) -> int:
+        """Frames per batch: --batch-size, fewer for frames over 1080p, so that the frames in flight
+        (a few batches per stage) stay within a fixed memory budget: one 8K frame per batch."""
+        return max(1, min(self.options.batch_size, PIXELS_PER_BATCH // (frame.width * frame.height)))
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         for packet in self._demux():
@@ -255,21 +268,25 @@ class _Job:
                 yield frame
 
     def _reopen(self) -> None:
+        index = self.video.index  # read before closing: the stream goes with its container
         self.inp.close()
         self.inp = open_input(self.src, self.options.frame_rate)
-        self.video = self.inp.streams.video[0]
+        self.video = self.inp.streams[index]
         self.video.thread_type = "AUTO"
 
     def _demux(self) -> Iterator[av.Packet]:
         packets = self.inp.demux(self.video)
+        position = 0  # byte offset of the end of the last packet read
         while True:
             try:
                 packet = next(packets)
             except StopIteration:
                 return
-            except av.FFmpegError as e:
+            except (av.FFmpegError, OSError) as e:
                 where = f"after frame {self.decoded}" if self.decoded else "before the first frame"
-                raise InputError(f"{self.src}: read error {where} ({e})") from e
+                raise InputError(f"{self.src}: read error at byte {position}, {where} ({e})") from e
+            if packet.pos is not None and packet.pos >= 0:
+                position = packet.pos + packet.size
             yield packet
 
     def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
@@ -277,9 +294,29 @@ class _Job:
             return packet.decode()
         except av.InvalidDataError as e:
             self.stats.damaged_packets += 1
-            if self.stats.damaged_packets == 1:
-                log.warning("%s: damaged video data (%s); keeping every frame that decodes", self.src, e)
+            log.debug("%s: damaged video packet at byte %s (%s)", self.src, packet.pos, e)
             return []
+
+    def missing_frames(self) -> int:
+        """Frames the input announces but does not hold (a file cut short); 0 when it is whole.
+
+        Containers with a full index (MP4, MOV) say exactly: index entries lying past the end of
+        the file. Others (Matroska) announce a duration; the frames that would fill the time
+        between the last frame decoded and that end are estimated from the frame rate."""
+        if self.part is not None or not self.src.is_file() or self.last_pts is None:
+            return 0
+        size = self.src.stat().st_size
+        entries = self.video.index_entries
+        if len(entries) and any(entry.pos + entry.size > size for entry in entries):
+            return max(0, len(entries) - self.decoded)
+        duration = self.inp.duration  # microseconds, from the container header
+        rate = self.video.average_rate or self.video.guessed_rate
+        if not duration or not rate:
+            return 0
+        start = self.inp.start_time or 0
+        last = float(self.last_pts * self.video.time_base) + float(1 / rate)
+        gap = (start + duration) / av.time_base - last
+        return round(gap * rate) if gap > max(1.0, float(3 / rate)) else 0
 
     def _frame_item(self, frame: av.VideoFrame) -> FrameItem:
         if self.rotation is None:
@@ -369,7 +406,8 @@ class _Job:
     def _colour_frame(self, item: FrameItem) -> av.VideoFrame:
         frame, fmt = item.frame, item.fmt
         if self.out_fmt is None:
-            self.out_fmt, self.stats.luma_exact = output_format(self.options.codec, fmt)
+            size = (frame.width, frame.height)
+            self.out_fmt, self.stats.luma_exact = output_format(self.options.codec, fmt, size)
             if not self.stats.luma_exact:
                 log.warning(
                     "%s cannot hold %d-bit luma; writing %s (luma rounded)",
@@ -422,9 +460,10 @@ class _Job:
             if self.checkpoint.resume is not None:
                 raise InputError(f"{self.src}: frame {self.decoded} of the interrupted run is no longer there")
             raise InputError(f"{self.src}: no video frame could be decoded")
+        self.stats.missing_frames = self.missing_frames()
         end = ResumePoint(
             self.decoded, None, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps,
-            self.smoothed, list(self.stats.cuts),
+            self.smoothed, list(self.stats.cuts), self.stats.missing_frames,
         )  # fmt: skip
         self._close_segment(end, complete=True)
         yield self.stats.frames
@@ -459,29 +498,43 @@ class _Job:
         self.checkpoint.commit(name, self.segment_frames, point, complete)
 
     def abandon_segment(self) -> None:
-        """Closes an unfinished segment after a failure; its file is left for the next run to remove."""
+        """Closes and removes an unfinished segment after a failure (finished ones stay for --resume)."""
         if self.segment is not None:
+            container, _, name = self.segment
+            self.segment = None
             try:
-                self.segment[0].close()
+                container.close()
             except Exception:  # noqa: BLE001 - already failing
                 pass
-            self.segment = None
+            self.checkpoint.part_path(name).unlink(missing_ok=True)
 
     # -- the output ---------------------------------------------------------------------------------
 
     def assemble(self, paths: list[Path], temp: Path) -> None:
-        """Muxes the finished segments `paths` and the input's copied streams into `temp`, by time."""
+        """Muxes the finished segments `paths` and the input's copied streams into `temp`, by time.
+        Streams too damaged for the muxer to take are left out (warned, listed in the stats)."""
         if self.rotation is None:  # no frame was decoded in this process (every segment was done)
             with open_input(self.src, self.options.frame_rate) as inp:
-                first = next(inp.decode(video=0), None)
+                first = next(inp.decode(inp.streams[self.video.index]), None)
                 self.rotation = round(first.rotation or 0) if first is not None else 0
+        try:
+            self._mux(paths, temp, copy=True)
+        except av.FFmpegError as e:
+            if not self.stats.copied_streams:
+                raise
+            log.warning("%s: its other streams cannot be copied (%s); writing the video alone", self.src, e)
+            temp.unlink(missing_ok=True)
+            self._mux(paths, temp, copy=False)
+
+    def _mux(self, paths: list[Path], temp: Path, copy: bool) -> None:
         inp = open_input(self.src, self.options.frame_rate)
         out = open_output(temp, self.dst)
         first = av.open(str(paths[0]))
         try:
             template = first.streams.video[0]
             self.stats.pixel_format = template.codec_context.pix_fmt or self.stats.pixel_format
-            video, plan = plan_streams(inp, out, self.video.index, lambda: self._output_video(out, template))
+            add_video = functools.partial(self._output_video, out, template)
+            video, plan = plan_streams(inp, out, self.video.index, add_video, copy)
             self.stats.copied_streams = [f"#{i}" for i in plan.copied]
             self.stats.dropped_streams = list(plan.dropped)
             out.metadata.update({k: v for k, v in inp.metadata.items() if k != "encoder"})
@@ -502,7 +555,10 @@ class _Job:
         finally:
             first.close()
             inp.close()
-            out.close()
+            try:
+                out.close()
+            except av.FFmpegError:
+                pass  # already failing; the caller removes the file
 
     def _output_video(self, out: av.container.OutputContainer, template: av.video.stream.VideoStream):
         stream = out.add_stream_from_template(template)
@@ -563,6 +619,7 @@ def colorize(
         job.assemble(job.checkpoint.paths(), temp)
         os.replace(temp, dst)
         job.checkpoint.remove()
+        _warn_damage(job.stats)
     except av.FFmpegError as e:
         raise EncodeError(f"{dst}: writing failed ({e})") from e
     finally:
@@ -610,16 +667,34 @@ def assemble_parts(
             stats.damaged_packets += end.damaged_packets
             stats.repaired_timestamps += end.repaired_timestamps
             paths += checkpoint.paths()
-        job.part = None
+        job.part, job.decoded, job.last_pts = None, stats.frames, end.last_pts
+        stats.missing_frames = job.missing_frames()
         job.assemble(paths, temp)
         os.replace(temp, dst)
         shutil.rmtree(work_dir(dst), ignore_errors=True)
+        _warn_damage(stats)
     except av.FFmpegError as e:
         raise EncodeError(f"{dst}: joining the parts failed ({e})") from e
     finally:
         job.inp.close()
         temp.unlink(missing_ok=True)
     return _finish(job, started, StageClock())
+
+
+def _warn_damage(stats: RunStats) -> None:
+    """One warning for a damaged input, with the counts (also in the stats)."""
+    if stats.damaged_packets or stats.missing_frames:
+        damage = []
+        if stats.damaged_packets:
+            damage.append(f"{stats.damaged_packets} damaged video packets could not be decoded")
+        if stats.missing_frames:
+            damage.append(f"about {stats.missing_frames} frames are missing from its end (the file is cut short)")
+        log.warning(
+            "%s: %s; the %d frames that decoded are kept with their timestamps",
+            stats.input,
+            " and ".join(damage),
+            stats.frames,
+        )
 
 
 def _process(job: _Job, progress: Progress | None, clock: StageClock) -> None:

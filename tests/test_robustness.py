@@ -1,0 +1,304 @@
+"""Damaged and odd input: what decodes is kept, the damage is counted, odd formats keep their shape.
+
+Every input is generated here; the faults (a full disk, a read error) are provoked, not mocked
+where the real thing can be had."""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import signal
+import subprocess
+import sys
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from conftest import VideoSpec, read_video, write_video
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vidcolor import colorize
+from vidcolor.errors import InputError
+
+GOP = {"g": "10"}
+
+
+def _cli(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vidcolor", *map(str, args)], capture_output=True, text=True, **kwargs)
+
+
+def _decodable(path) -> list[int]:
+    """pts of every frame a plain PyAV decode gets from a damaged file (errors skipped)."""
+    found = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for packet in container.demux(stream):
+            try:
+                found += [f.pts for f in packet.decode()]
+            except av.InvalidDataError:
+                pass
+    return found
+
+
+def test_a_truncated_file_keeps_what_decodes_and_counts_what_is_missing(tmp_path, tiny_model):
+    spec = VideoSpec(frames=100, width=96, height=64, audio_tracks=1, options=GOP)
+    spec.container_options = {"movflags": "faststart"}
+    whole = write_video(tmp_path / "whole.mp4", spec)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 6 // 10])  # the index (moov) is at the start, the data cut
+    result = _cli(cut, tmp_path / "out.mp4", "--model", tiny_model, "--stats-json", tmp_path / "s.json")
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "s.json").read_text())
+    expected = _decodable(cut)
+    assert 0 < stats["frames"] == len(expected) < 100
+    assert stats["missing_frames"] == 100 - len(expected)
+    assert result.stderr.count("WARNING") == 1 and f"about {100 - len(expected)} frames are missing" in result.stderr
+    frames, _ = read_video(tmp_path / "out.mp4")
+    with av.open(str(cut)) as c:
+        time_base = c.streams.video[0].time_base
+    out_times = [float(f.pts * f.time_base) for f in frames]
+    assert out_times == pytest.approx([float(p * time_base) for p in expected])
+
+
+def test_a_truncated_file_without_its_index_is_one_clear_line(tmp_path, tiny_model):
+    whole = write_video(tmp_path / "whole.mp4", VideoSpec(frames=30, options=GOP))  # moov at the end
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    result = _cli(cut, tmp_path / "out.mp4", "--model", tiny_model)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "without its index (the 'moov' box): it was cut short" in result.stderr
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_truncated_matroska_file_estimates_what_is_missing(tmp_path, tiny_model):
+    whole = write_video(tmp_path / "whole.mkv", VideoSpec(frames=100, width=96, height=64, options=GOP))
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    stats = colorize(cut, tmp_path / "out.mkv", model=tiny_model)
+    assert stats.frames == len(_decodable(cut)) and 0 < stats.frames < 100
+    assert abs(stats.missing_frames - (100 - stats.frames)) <= 2  # estimated from the announced duration
+
+
+def test_corruption_in_the_middle_is_skipped_and_counted(tmp_path, tiny_model):
+    whole = write_video(tmp_path / "whole.mp4", VideoSpec(frames=100, width=96, height=64, options=GOP))
+    data = bytearray(whole.read_bytes())
+    rng = random.Random(1)
+    middle = len(data) // 2
+    for i in range(middle, middle + 3000):
+        data[i] = rng.randrange(256)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    result = _cli(bad, tmp_path / "out.mp4", "--model", tiny_model, "--stats-json", tmp_path / "s.json")
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["damaged_packets"] > 0 and result.stderr.count("WARNING") == 1
+    assert "damaged video packets could not be decoded" in result.stderr
+    frames, _ = read_video(tmp_path / "out.mp4")
+    with av.open(str(whole)) as c:
+        original = {p.pts for p in c.demux(video=0) if p.size}
+    pts = [f.pts for f in frames]
+    assert len(frames) == stats["frames"] > 50 and pts == sorted(set(pts))
+    # Timestamps are the input's, except where the decoder gave a damaged frame none (repaired, counted).
+    assert len(set(pts) - original) <= stats["repaired_timestamps"]
+
+
+def test_a_read_error_names_the_byte_offset_and_frame(make_video, tiny_model, tmp_path, monkeypatch):
+    src = make_video(frames=30)
+    real_demux = av.container.InputContainer.demux
+
+    def failing(container, *args, **kwargs):
+        for n, packet in enumerate(real_demux(container, *args, **kwargs)):
+            if n == 10:
+                raise OSError(5, "Input/output error")
+            yield packet
+
+    monkeypatch.setattr(av.container.InputContainer, "demux", failing)
+    with pytest.raises(InputError, match=r"read error at byte [1-9]\d*, after frame \d+ \(.*Input/output error"):
+        colorize(src, tmp_path / "out.mp4", model=tiny_model)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_full_disk_is_one_clear_line_and_leaves_nothing(make_video, tiny_model, tmp_path):
+    """The file-size limit makes writes fail as on a full disk (EFBIG instead of ENOSPC)."""
+    src = make_video(frames=60, width=160, height=120)
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "out" / "colour.mp4"
+    out.parent.mkdir()
+    result = _cli(src, out, "--model", tiny_model, "-q", preexec_fn=small_disk)
+    assert result.returncode == 1
+    assert result.stderr.startswith("vidcolor: error: ") and result.stderr.count("\n") == 1
+    assert "File too large" in result.stderr and "Traceback" not in result.stderr
+    assert list(out.parent.iterdir()) == []  # neither OUTPUT nor a partial segment
+
+
+def test_odd_sized_420_into_x264_keeps_its_geometry_as_444(make_video, tiny_model, tmp_path):
+    src = make_video(".mkv", codec="ffv1", width=33, height=17, frames=3)
+    stats = colorize(src, tmp_path / "out.mp4", model=tiny_model)
+    frames, _ = read_video(tmp_path / "out.mp4")
+    assert (frames[0].width, frames[0].height) == (33, 17) and len(frames) == 3
+    assert stats.pixel_format == frames[0].format.name == "yuv444p"  # x264 takes 4:2:0 at even sizes only
+    even = colorize(make_video(width=32, height=18, frames=2), tmp_path / "even.mp4", model=tiny_model)
+    assert even.pixel_format == "yuv420p"  # and only odd sizes pay for it
+
+
+@pytest.mark.parametrize("codec,suffix", [("libx264", ".mp4"), ("ffv1", ".mkv"), ("prores_ks", ".mov")])
+def test_interlaced_stays_interlaced(make_video, tiny_model, tmp_path, codec, suffix):
+    src = make_video(frames=4, options={"flags": "+ildct+ilme"})
+    with av.open(str(src)) as c:
+        field_order = c.streams.video[0].codec_context.field_order
+    assert field_order == 2, "the test input is interlaced, top field first"
+    colorize(src, tmp_path / f"out{suffix}", model=tiny_model, codec=codec)
+    with av.open(str(tmp_path / f"out{suffix}")) as c:
+        assert c.streams.video[0].codec_context.field_order == field_order
+        if codec == "libx264":
+            assert all(f.interlaced_frame for f in c.decode(video=0))  # coded as fields, not only flagged
+
+
+def test_ten_bit_hevc_input(make_video, tiny_model, tmp_path):
+    src = make_video(
+        ".mkv", codec="libx265", pix_fmt="yuv420p10le", frames=4, options={"x265-params": "log-level=error"}
+    )
+    stats = colorize(src, tmp_path / "out.mkv", model=tiny_model)
+    frames, _ = read_video(tmp_path / "out.mkv")
+    assert len(frames) == 4 and stats.pixel_format == frames[0].format.name == "yuv420p10le"
+
+
+@pytest.mark.parametrize("width,height,frames", [(16, 16, 3), (64, 48, 1)], ids=["16x16", "one-frame"])
+def test_tiny_and_single_frame_videos(make_video, tiny_model, tmp_path, width, height, frames):
+    src = make_video(width=width, height=height, frames=frames, audio_tracks=1)
+    stats = colorize(src, tmp_path / "out.mp4", model=tiny_model)
+    out, _ = read_video(tmp_path / "out.mp4")
+    assert stats.frames == len(out) == frames and (out[0].width, out[0].height) == (width, height)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    width=st.integers(16, 72),
+    height=st.integers(16, 56),
+    pix_fmt=st.sampled_from(["yuv420p", "yuv422p", "yuv444p", "gray", "yuv420p10le", "yuv444p16le"]),
+    rate=st.sampled_from([Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(50), Fraction(1)]),
+    time_base=st.sampled_from([None, Fraction(1, 1000), Fraction(1, 90000), Fraction(1, 48000)]),
+    vfr=st.booleans(),
+)
+def test_any_size_format_rate_and_time_base(tmp_path_factory, tiny_model, width, height, pix_fmt, rate, time_base, vfr):
+    """Frame count, timestamps, geometry and luma survive whatever the input's numbers (ffv1 in NUT
+    keeps the input's time base)."""
+    folder = tmp_path_factory.mktemp("prop")
+    if vfr and time_base is None:
+        time_base = Fraction(1, 1000)
+    spec = VideoSpec(width=width, height=height, frames=4, pix_fmt=pix_fmt, codec="ffv1", rate=rate,
+                     time_base=time_base, vfr=vfr)  # fmt: skip
+    src = write_video(folder / "in.nut", spec)
+    stats = colorize(src, folder / "out.nut", model=tiny_model, codec="ffv1")
+    before, _ = read_video(src)
+    after, _ = read_video(folder / "out.nut")
+    assert stats.frames == len(after) == len(before) == 4
+    assert [float(f.pts * f.time_base) for f in after] == [float(f.pts * f.time_base) for f in before]
+    assert (after[0].width, after[0].height) == (width, height)
+    assert stats.luma_exact
+    for a, b in zip(before, after):
+        depth_a = max(c.bits for c in a.format.components)
+        depth_b = max(c.bits for c in b.format.components)
+        luma_a = np.asarray(a.planes[0]).view(np.uint8 if depth_a <= 8 else np.uint16)
+        luma_b = np.asarray(b.planes[0]).view(np.uint8 if depth_b <= 8 else np.uint16)
+        luma_a = luma_a.reshape(a.planes[0].height, -1)[:, :width].astype(np.uint32) << (depth_b - depth_a)
+        luma_b = luma_b.reshape(b.planes[0].height, -1)[:, :width]
+        assert np.array_equal(luma_a, luma_b)
+
+
+FUZZ_SCRIPT = r"""
+import random, sys, traceback
+from pathlib import Path
+from vidcolor import colorize
+from vidcolor.errors import VidcolorError
+from vidcolor.media import estimate_frames, open_input, time_span
+
+model, folder, count = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+seeds = sorted(folder.glob("seed*"))
+failures = []
+for case in range(count):
+    rng = random.Random(case)
+    seed = rng.choice(seeds)
+    data = bytearray(seed.read_bytes())
+    kind = rng.choice(["flip", "zero", "cut", "splice"])
+    if kind == "flip":
+        for _ in range(rng.randint(1, 40)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+    elif kind == "zero":
+        start = rng.randrange(len(data))
+        data[start : start + rng.randint(1, 4096)] = bytes(min(4096, len(data) - start))
+    elif kind == "cut":
+        data = data[: rng.randrange(1, len(data))]
+    else:
+        start, end = sorted(rng.randrange(len(data)) for _ in range(2))
+        data[end:end] = data[start:end]
+    path = folder / f"case{case}{seed.suffix}"
+    path.write_bytes(bytes(data))
+    try:
+        estimate_frames(path)
+        time_span(path)
+        try:
+            open_input(path).close()
+        except VidcolorError:
+            pass
+        colorize(path, folder / f"out{case}.mkv", model=model, codec="ffv1", overwrite=True)
+    except VidcolorError:
+        pass  # one clear line for the user: the expected outcome for a file too damaged to use
+    except BaseException:
+        failures.append(f"case {case} ({kind} of {seed.name}):\n{traceback.format_exc()}")
+    path.unlink()
+print("\n".join(failures) or "ok")
+print(len(list(folder.glob("out*.mkv"))))
+sys.exit(1 if failures else 0)
+"""
+
+
+def test_fuzzing_the_probe_and_demux_layer(tmp_path, tiny_model):
+    """Mutated files (bytes flipped, zeroed, cut, spliced) either colorize or fail with one clear
+    error: no other exception, no crash, no hang. In a child process, so a crash is caught."""
+    write_video(tmp_path / "seed1.mp4", VideoSpec(frames=12, audio_tracks=1, subtitles=True, options=GOP))
+    write_video(tmp_path / "seed2.mkv", VideoSpec(frames=12, audio_tracks=1, subtitles=True, codec="ffv1"))
+    write_video(tmp_path / "seed3.mov", VideoSpec(frames=12, vfr=True, rotation=90))
+    result = subprocess.run(
+        [sys.executable, "-c", FUZZ_SCRIPT, str(tiny_model), str(tmp_path), "300"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    verdict, colorized = result.stdout.split()
+    assert verdict == "ok"
+    assert 60 < int(colorized) < 300  # most mutations still decode; many do not: both paths are exercised
+
+
+def test_8k_frames_go_through_one_per_batch(make_video, tiny_model, tmp_path, monkeypatch):
+    """An 8K frame is 50 MB decoded: batches shrink to one such frame, so the frames in flight stay
+    within what eight 1080p frames take (peak memory is measured in the README, not asserted)."""
+    from vidcolor import run
+
+    sizes = []
+    real_model = run._Job.model
+
+    def counting(self, batches):
+        for batch in real_model(self, batches):
+            sizes.append(len(batch))
+            yield batch
+
+    monkeypatch.setattr(run._Job, "model", counting)
+    src = make_video(".mkv", codec="ffv1", width=7680, height=4320, frames=3)
+    stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", batch_size=8)
+    before, _ = read_video(src)
+    after, _ = read_video(tmp_path / "out.mkv")
+    assert stats.frames == len(after) == 3 and (after[0].width, after[0].height) == (7680, 4320)
+    assert sizes == [1, 1, 1]
+    assert np.array_equal(np.asarray(before[2].planes[0]), np.asarray(after[2].planes[0]))  # luma kept
