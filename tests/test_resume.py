@@ -28,6 +28,24 @@ def _interrupt_after(frames: int):
     return progress
 
 
+def _whole_and_interrupted(src, folder, options: dict, after: int):
+    """(output of an uninterrupted run, OUTPUT of a run stopped by Ctrl-C once `after` frames were
+    written): the second leaves only its work folder."""
+    whole = folder / "whole.mkv"
+    colorize(src, whole, **options)
+    out = folder / "out.mkv"
+    with pytest.raises(KeyboardInterrupt):
+        colorize(src, out, progress=_interrupt_after(after), **options)
+    return whole, out
+
+
+def _edit_manifest(out, edit) -> None:
+    path = work_dir(out) / MANIFEST
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+
+
 def _frames(path):
     frames, _ = read_video(path)
     return [(f.pts, [np.array(p).copy() for p in f.planes]) for f in frames]
@@ -69,16 +87,13 @@ def test_without_the_temporal_state_the_join_would_differ(make_video, tiny_model
     """The saved smoother state is what makes the join seamless: dropping it changes the frames."""
     src = make_video(frames=30, width=96, height=64, options=GOP)
     options = dict(model=tiny_model, codec="ffv1", batch_size=4, segment_seconds=0.5)
-    whole = tmp_path / "whole.mkv"
-    colorize(src, whole, **options)
-    out = tmp_path / "out.mkv"
-    with pytest.raises(KeyboardInterrupt):
-        colorize(src, out, progress=_interrupt_after(24), **options)
-    folder = work_dir(out)
-    manifest = json.loads((folder / MANIFEST).read_text())
-    (folder / manifest["resume"]["state"]).unlink()
-    manifest["resume"]["state"] = None
-    (folder / MANIFEST).write_text(json.dumps(manifest))
+    whole, out = _whole_and_interrupted(src, tmp_path, options, after=24)
+
+    def drop_state(manifest):
+        (work_dir(out) / manifest["resume"]["state"]).unlink()
+        manifest["resume"]["state"] = None
+
+    _edit_manifest(out, drop_state)
     colorize(src, out, resume=True, **options)
     a, b = _frames(out), _frames(whole)
     assert all(np.array_equal(x, y) for x, y in zip(a[12][1], b[12][1]))  # the first segment is the same
@@ -89,15 +104,8 @@ def test_without_the_temporal_state_the_join_would_differ(make_video, tiny_model
 def test_resume_without_a_usable_seek_decodes_from_the_start(make_video, tiny_model, tmp_path, seek_pts):
     src = make_video(frames=50, width=96, height=64, options=GOP)
     options = dict(model=tiny_model, codec="ffv1", batch_size=4, segment_seconds=0.5)
-    whole = tmp_path / "whole.mkv"
-    colorize(src, whole, **options)
-    out = tmp_path / "out.mkv"
-    with pytest.raises(KeyboardInterrupt):
-        colorize(src, out, progress=_interrupt_after(24), **options)
-    manifest_path = work_dir(out) / MANIFEST
-    manifest = json.loads(manifest_path.read_text())
-    manifest["resume"]["seek_pts"] = seek_pts
-    manifest_path.write_text(json.dumps(manifest))
+    whole, out = _whole_and_interrupted(src, tmp_path, options, after=24)
+    _edit_manifest(out, lambda manifest: manifest["resume"].update(seek_pts=seek_pts))
     assert colorize(src, out, resume=True, **options).resumed_frames == 13
     _same_video(out, whole)
 
@@ -114,11 +122,7 @@ def test_image_sequence_resumes(tmp_path, tiny_model):
             grey = (np.add.outer(np.arange(48), np.arange(64) + 3 * i) % 256).astype(np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(grey, format="gray")))
     options = dict(model=tiny_model, codec="ffv1", batch_size=4, segment_seconds=0.25)
-    whole = tmp_path / "whole.mkv"
-    colorize(folder, whole, **options)
-    out = tmp_path / "out.mkv"
-    with pytest.raises(KeyboardInterrupt):
-        colorize(folder, out, progress=_interrupt_after(20), **options)
+    whole, out = _whole_and_interrupted(folder, tmp_path, options, after=20)
     assert colorize(folder, out, resume=True, **options).resumed_frames >= 6
     _same_video(out, whole)
 
