@@ -253,7 +253,7 @@ def setup_video_stream(
 
     Interlaced input stays interlaced: the field order is kept, and encoders that code fields
     (x264, MPEG-2, ProRes) are told to (interlaced DCT and motion estimation)."""
-    rate = source.average_rate or source.guessed_rate or Fraction(25)
+    rate = frame_rate(source)
     field_order = source.codec_context.field_order if source.codec_context else 0
     interlaced = field_order in INTERLACED_FIELD_ORDERS
     if interlaced and codec in FIELD_CODING_ENCODERS:
@@ -268,10 +268,21 @@ def setup_video_stream(
         stream.codec_context.field_order = field_order
     if source.sample_aspect_ratio:
         stream.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
+    copy_video_metadata(source, stream)
+    return stream
+
+
+def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    """The stream's frame rate as announced or guessed (25 when it says nothing)."""
+    return stream.average_rate or stream.guessed_rate or Fraction(25)
+
+
+def copy_video_metadata(source: av.video.stream.VideoStream, target: av.video.stream.VideoStream) -> None:
+    """The input video's tags (language, timecode, title...) on the colorized stream; not the ones
+    that describe the old encoding or that the muxer writes itself."""
     for key, value in source.metadata.items():
         if key not in ("encoder", "rotate", "handler_name", "vendor_id"):
-            stream.metadata[key] = value
-    return stream
+            target.metadata[key] = value
 
 
 def time_span(path: Path, frame_rate: Fraction | None = None) -> tuple[float, float] | None:

@@ -17,7 +17,6 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -32,6 +31,8 @@ from .formats import PlanarFormat, matrix_name, output_format, planar_format, pl
 from .media import (
     check_paths,
     convert_subtitle,
+    copy_video_metadata,
+    frame_rate,
     is_subtitle_gap,
     open_input,
     open_output,
@@ -105,16 +106,12 @@ class _Job:
         self.inp = open_input(src, options.frame_rate)
         try:
             self.video = video_stream(self.inp, src)
+            if model:
+                self.colorizer = load_colorizer(self._runtime_request())
+                self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
         except BaseException:
             self.inp.close()
             raise
-        if model:
-            try:
-                self.colorizer = load_colorizer(self._runtime_request())
-            except BaseException:
-                self.inp.close()
-                raise
-            self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
         self.video.thread_type = "AUTO"  # frame threading in the decoder
         self.checkpoint: Checkpoint | None = None
         self.segment: tuple[av.container.OutputContainer, av.video.stream.VideoStream, str] | None = None
@@ -186,7 +183,7 @@ class _Job:
         batch: list[FrameItem] = []
         for frame in frames:
             if part is not None and frame.pts is not None:
-                now = float(frame.pts * (frame.time_base or self.video.time_base))
+                now = self._seconds(frame, frame.pts)
                 if part.end is not None and now >= part.end:
                     break
                 if now < part.start and part.index > 0:
@@ -246,15 +243,14 @@ class _Job:
     def _decoded_after(self, start: float, reach: float) -> Iterator[av.VideoFrame]:
         """The frames from time `start` (s) on, sought to the keyframe before it. A seek that lands
         after time `reach` (an inexact index) is not trusted: then the input is decoded from the start."""
-        time_base = self.video.time_base
         try:
-            self.inp.seek(int(start / time_base), stream=self.video)
+            self.inp.seek(int(start / self.video.time_base), stream=self.video)
         except av.FFmpegError as e:
             log.debug("seeking to %.3f s failed (%s)", start, e)
         else:
             frames = self._decoded()
             for frame in frames:
-                now = None if frame.pts is None else float(frame.pts * (frame.time_base or time_base))
+                now = None if frame.pts is None else self._seconds(frame, frame.pts)
                 if now is None or now > reach:
                     break
                 if now >= start:
@@ -264,7 +260,7 @@ class _Job:
         log.info("%s: seeking did not find %.3f s; decoding from the start", self.src, start)
         self._reopen()
         for frame in self._decoded():
-            if frame.pts is None or float(frame.pts * (frame.time_base or time_base)) >= start:
+            if frame.pts is None or self._seconds(frame, frame.pts) >= start:
                 yield frame
 
     def _reopen(self) -> None:
@@ -338,7 +334,7 @@ class _Job:
         self.decoded += 1
         # A new segment (a resume point) at the first frame segment_seconds after the last one began.
         # It need not be a keyframe: a resumed run seeks to the keyframe before it and decodes up to it.
-        now = float(pts * (frame.time_base or self.video.time_base))
+        now = self._seconds(frame, pts)
         if self.segment_time is None:
             self.segment_time = now
         elif now - self.segment_time >= self.options.segment_seconds:
@@ -347,8 +343,11 @@ class _Job:
         return item
 
     def _ticks_per_frame(self) -> int:
-        rate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
-        return max(1, round(1 / (rate * self.video.time_base)))
+        return max(1, round(1 / (frame_rate(self.video) * self.video.time_base)))
+
+    def _seconds(self, frame: av.VideoFrame, pts: int) -> float:
+        """Time in seconds of `pts` in the frame's time base (the stream's if it has none)."""
+        return float(pts * (frame.time_base or self.video.time_base))
 
     def model(self, batches: Iterator[list]) -> Iterator[list]:
         render_size = self.options.render_size
@@ -383,10 +382,8 @@ class _Job:
                     self.warmed = True
                     continue
                 if result.cut and (self.smoothed or self.warmed):
-                    time_base = item.frame.time_base or self.video.time_base
-                    self.stats.cuts.append(
-                        {"frame": self.smoothed, "time": round(float(item.frame.pts * time_base), 3)}
-                    )
+                    seconds = round(self._seconds(item.frame, item.frame.pts), 3)
+                    self.stats.cuts.append({"frame": self.smoothed, "time": seconds})
                 self.smoothed += 1
             yield batch
 
@@ -564,10 +561,8 @@ class _Job:
         stream = out.add_stream_from_template(template)
         stream.time_base = self.video.time_base
         # The muxer's frame rate (Matroska's default duration) comes from here, not from the template.
-        stream.codec_context.framerate = self.video.average_rate or self.video.guessed_rate or Fraction(25)
-        for key, value in self.video.metadata.items():
-            if key not in ("encoder", "rotate", "handler_name", "vendor_id"):
-                stream.metadata[key] = value
+        stream.codec_context.framerate = frame_rate(self.video)
+        copy_video_metadata(self.video, stream)
         if self.rotation:
             stream.set_display_rotation(self.rotation)
         return stream
