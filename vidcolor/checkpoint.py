@@ -82,7 +82,9 @@ class Checkpoint:
             if resume:
                 try:
                     if checkpoint._load():
+                        log.info("%s: resuming after %d frames", folder, checkpoint.frames)
                         return checkpoint
+                    log.warning("%s: no readable manifest; starting from the beginning", folder)
                 except OutputError:
                     if not overwrite:
                         raise
@@ -113,7 +115,6 @@ class Checkpoint:
         try:
             manifest = json.loads((self.folder / MANIFEST).read_text())
         except (OSError, ValueError):
-            log.warning("%s: no readable manifest; starting from the beginning", self.folder)
             return False
         saved = manifest.get("key", {})
         if saved != self.key:
@@ -139,7 +140,6 @@ class Checkpoint:
         for path in self.folder.iterdir():
             if path.name not in listed:  # a segment or output cut off mid-write
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
-        log.info("%s: resuming after %d frames in %d segments", self.folder, self.frames, len(self.segments))
         return True
 
     @property
