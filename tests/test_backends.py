@@ -201,6 +201,31 @@ def test_cli_refuses_a_missing_backend_in_one_line(make_video, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.skipif(backends.cuda_device_count() > 0, reason="a CUDA device is present (see test_gpu.py)")
+def test_decoding_on_a_gpu_without_one_is_one_clear_line(make_video, tmp_path):
+    src = make_video(frames=3)
+    out = tmp_path / "out.mp4"
+    result = run_cli(str(src), str(out), "--decoder", "cuda", "-q")
+    assert result.returncode == 1 and not out.exists() and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "--decoder cpu" in result.stderr
+
+
+def test_a_damaged_file_is_an_input_error_with_the_gpu_decoder_asked_for(tmp_path):
+    """Only a CUDA device that will not open is the decoder's fault: a file that is not media stays
+    an input error (exit 1 naming the file), whether or not this machine has a GPU."""
+    src = tmp_path / "not-a-video.mp4"
+    src.write_bytes(b"\x00" * 4096)
+    result = run_cli(str(src), str(tmp_path / "out.mp4"), "--decoder", "cuda", "-q")
+    assert result.returncode == 1 and "not a video file" in result.stderr and "--decoder cpu" not in result.stderr
+
+
+def test_cuda_graphs_are_refused_off_the_torch_cuda_backend(make_video, tmp_path):
+    src = make_video(frames=3)
+    result = run_cli(str(src), str(tmp_path / "out.mp4"), "--device", "cpu", "--cuda-graphs", "-q")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "--cuda-graphs is for the torch backend on CUDA" in result.stderr and "onnxruntime on cpu" in result.stderr
+
+
 def test_engines_build_without_tensorrt_is_one_clear_line():
     result = run_cli("engines", "build", "--size", "1280x720")
     assert result.returncode == 1 and "vidcolor[tensorrt]" in result.stderr and "Traceback" not in result.stderr

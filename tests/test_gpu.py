@@ -57,3 +57,33 @@ def test_a_run_on_the_gpu_keeps_luma_and_every_frame(make_video, tmp_path, backe
     assert len(frames_out) == 10
     for a, b in zip(frames_in, frames_out, strict=True):
         assert np.array_equal(a.to_ndarray()[:64], b.to_ndarray()[:64])
+
+
+def test_decoding_on_the_gpu_keeps_luma_and_every_frame(make_video, tmp_path):
+    """NVDEC's frames (NV12, downloaded) carry the same Y plane as FFmpeg's CPU decoder: luma stays exact."""
+    src = make_video(frames=10, width=96, height=64)  # H.264, which every NVDEC decodes
+    out = tmp_path / "out.mkv"
+    stats = colorize(src, out, codec="ffv1", decoder="cuda")
+    assert stats.frames == 10 and stats.decoder == "cuda"
+    frames_in, frames_out = read_video(src)[0], read_video(out)[0]
+    assert len(frames_out) == 10
+    for a, b in zip(frames_in, frames_out, strict=True):
+        assert np.array_equal(a.to_ndarray()[:64], b.to_ndarray()[:64])
+
+
+def test_cuda_graphs_replay_new_inputs_as_the_eager_model_runs_them():
+    """A replayed graph must read each call's L (not the capture's), for a full and a shorter last batch."""
+    _needs("torch")
+    from vidcolor.torch_runtime import TorchColorizer
+
+    eager = TorchColorizer(DEFAULT_MODEL, device="cuda")
+    graphed = TorchColorizer(DEFAULT_MODEL, device="cuda", cuda_graphs=True)
+    for seed, batch in ((0, 4), (1, 4), (2, 3), (3, 4)):
+        lightness = (
+            probe_lightness(batch, 256, 448)
+            if seed == 0
+            else np.random.default_rng(seed).uniform(0, 100, (batch, 256, 448)).astype(np.float32)
+        )
+        expected, got = eager.predict_ab(lightness), graphed.predict_ab(lightness)
+        assert np.abs(got - expected).max() < FP16_TOLERANCE_AB  # the same kernels, maybe other cuDNN algorithms
+    assert len(graphed._graphs) == 2  # one per batch shape

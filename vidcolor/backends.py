@@ -39,6 +39,7 @@ class RuntimeRequest:
     threads: int | None = None  # CPU threads of the model
     batch_size: int = 8  # largest batch, for the TensorRT optimization profiles
     render_shape: tuple[int, int] | None = None  # (height, width) the model will see, when known
+    cuda_graphs: bool = False  # torch backend on CUDA: replay the model as a CUDA graph
 
 
 def cuda_device_count() -> int:
@@ -178,7 +179,7 @@ def _tensorrt(request: RuntimeRequest, device: str) -> Colorizer:
 def _torch(request: RuntimeRequest, device: str) -> Colorizer:
     from .torch_runtime import TorchColorizer
 
-    return TorchColorizer(request.model, device=device, threads=request.threads)
+    return TorchColorizer(request.model, device=device, threads=request.threads, cuda_graphs=request.cuda_graphs)
 
 
 FACTORIES: dict[str, Callable[[RuntimeRequest, str], Colorizer]] = {
@@ -191,6 +192,8 @@ FACTORIES: dict[str, Callable[[RuntimeRequest, str], Colorizer]] = {
 def load_colorizer(request: RuntimeRequest) -> Colorizer:
     """The model, loaded on the device and backend the request resolves to."""
     device, backend = resolve(request.device, request.backend)
+    if request.cuda_graphs and (device, backend) != ("cuda", "torch"):
+        raise ModelError(f"--cuda-graphs is for the torch backend on CUDA; this run would use {backend} on {device}")
     colorizer = FACTORIES[backend](request, device)
     log.info("model %s on %s with %s", request.model.name, device, colorizer.name)
     return colorizer

@@ -49,6 +49,7 @@ class BenchResult:
     model_alone_fps: float  # the model runtime on its own, batches of random L at the render shape
     device: str = "cpu"
     backend: str = "onnxruntime-cpu"
+    decoder: str = "cpu"  # where vidcolor and the plain transcode decoded: cpu or cuda (NVDEC)
     render_shape: tuple[int, int] = (0, 0)
     date: str = ""
     machine: str = ""
@@ -62,7 +63,7 @@ class BenchResult:
 def transcode(src: Path, dst: Path, options: ColorizeOptions) -> tuple[int, tuple[int, int]]:
     """Decodes the first video stream of `src` and encodes it to `dst` with vidcolor's encoder settings
     (video only); returns the number of frames and their (width, height)."""
-    with open_input(src) as inp, av.open(str(dst), "w") as out:
+    with open_input(src, decoder=options.decoder) as inp, av.open(str(dst), "w") as out:
         source = inp.streams.video[0]
         source.thread_type = "AUTO"
         stream = setup_video_stream(out, source, options.codec, options.encoder_options())
@@ -122,6 +123,7 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
         model_alone_fps=round(model_fps, 1),
         device=stats.device,
         backend=stats.backend,
+        decoder=stats.decoder,
         render_shape=tuple(stats.render_shape),
         date=datetime.now(UTC).isoformat(timespec="seconds"),
         machine=machine(),
@@ -151,7 +153,7 @@ def format_table(result: BenchResult) -> str:
     rows = [
         f"{Path(result.clip).name}: {result.frames} frames, {width}x{height}, {result.codec} "
         + " ".join(f"{k}={v}" for k, v in result.encoder_options.items())
-        + f"; model {result.backend} at {result.render_shape[1]}x{result.render_shape[0]}",
+        + f"; model {result.backend} at {result.render_shape[1]}x{result.render_shape[0]}; decoder {result.decoder}",
         f"{'stage':<22}{'fps':>10}",
         *(f"{stage:<22}{'-' if fps is None else f'{fps:.1f}':>10}" for stage, fps in result.stage_fps.items()),
         f"{'model alone':<22}{result.model_alone_fps:>10.1f}",

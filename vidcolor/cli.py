@@ -23,6 +23,7 @@ from .backends import BACKENDS, DEVICES
 from .checkpoint import work_dir
 from .config import ColorizeOptions
 from .errors import VidcolorError
+from .media import DECODERS
 from .progress import ProgressBar
 
 # `vidcolor NAME ...` runs the module's main(); an input file with one of these names needs a path (./eval).
@@ -90,6 +91,17 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="model runtime (default auto: the fastest installed); a named one that is missing is an error",
     )
     p.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="with --backend torch on CUDA: capture the model once as a CUDA graph and replay it",
+    )
+    p.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default=defaults.decoder,
+        help="where video is decoded (default cpu; cuda: the GPU's NVDEC, an error if there is no CUDA device)",
+    )
+    p.add_argument(
         "--frame-rate",
         type=_rate,
         help="frames per second when INPUT is a folder of numbered frames (DPX, TIFF, PNG...): 24, 24000/1001 "
@@ -153,6 +165,8 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         threads=args.threads,
         device=args.device,
         backend=args.backend,
+        decoder=args.decoder,
+        cuda_graphs=args.cuda_graphs,
         frame_rate=args.frame_rate,
         segment_seconds=args.segment_seconds,
         overwrite=getattr(args, "overwrite", False),  # `vidcolor bench` has no --overwrite

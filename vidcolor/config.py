@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .backends import BACKENDS, DEVICES, RuntimeRequest
 from .errors import VidcolorError
+from .media import DECODERS
 from .model import DEFAULT_MODEL
 from .temporal import DEFAULT_STRENGTH
 
@@ -28,6 +29,8 @@ class ColorizeOptions:
     threads: int | None = None  # model threads on CPU; None = every core
     device: str = "auto"  # where the model runs: auto (a GPU if one can be used), cpu or cuda
     backend: str = "auto"  # model runtime: auto (fastest available), onnxruntime, tensorrt or torch
+    decoder: str = "cpu"  # where video is decoded: cpu (FFmpeg, frame threads) or cuda (NVDEC)
+    cuda_graphs: bool = False  # torch backend on CUDA: replay the model as a CUDA graph
     frame_rate: Fraction | None = None  # frames per second of an image-sequence input (None: 24)
     overwrite: bool = False  # replace an existing output (and discard an interrupted run's work)
     resume: bool = False  # continue an interrupted run from its last finished segment
@@ -45,6 +48,8 @@ class ColorizeOptions:
             raise VidcolorError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.backend not in BACKENDS:
             raise VidcolorError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.decoder not in DECODERS:
+            raise VidcolorError(f"decoder must be one of {', '.join(DECODERS)}, not {self.decoder!r}")
         if self.frame_rate is not None and self.frame_rate <= 0:
             raise VidcolorError(f"frame rate must be positive, not {self.frame_rate}")
         if not self.segment_seconds > 0:
@@ -61,6 +66,7 @@ class ColorizeOptions:
             threads=self.threads,
             batch_size=self.batch_size,
             render_shape=render_shape,
+            cuda_graphs=self.cuda_graphs,
         )
 
     def encoder_options(self) -> dict[str, str]:

@@ -21,3 +21,7 @@ class ModelError(VidcolorError, RuntimeError):
 
 class EncodeError(VidcolorError, RuntimeError):
     """The encoder or muxer refused the requested settings or failed while writing."""
+
+
+class DecodeDeviceError(VidcolorError, RuntimeError):
+    """Decoding on the GPU was asked for and no CUDA device could be opened for it."""

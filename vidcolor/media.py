@@ -12,8 +12,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.codec.hwaccel import HWAccel
 
-from .errors import EncodeError, InputError, OutputError
+from .errors import DecodeDeviceError, EncodeError, InputError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ SEQUENCE_SUFFIXES = frozenset(".dpx .tif .tiff .png .exr .jpg .jpeg .bmp .tga .j
 # AVFieldOrder values of interlaced video (top or bottom field first, coded and displayed).
 INTERLACED_FIELD_ORDERS = (2, 3, 4, 5)
 FIELD_CODING_ENCODERS = ("libx264", "mpeg2video", "prores_ks")
+DECODERS = ("cpu", "cuda")  # where video is decoded: FFmpeg on the CPU, or NVDEC through its CUDA hwaccel
 DEFAULT_SEQUENCE_RATE = Fraction(24)  # frames per second of an image sequence given without a rate
 
 
@@ -106,14 +108,22 @@ def _mp4_without_index(path: Path) -> bool:
     return b"moov" not in boxes and b"mdat" in boxes
 
 
-def open_input(src: Path, frame_rate: Fraction | None = None) -> av.container.InputContainer:
-    """Opens a video file, or a folder of numbered frames as a video at `frame_rate` (default 24)."""
+def open_input(src: Path, frame_rate: Fraction | None = None, decoder: str = "cpu") -> av.container.InputContainer:
+    """Opens a video file, or a folder of numbered frames as a video at `frame_rate` (default 24).
+
+    decoder "cuda" decodes video files on the GPU (NVDEC, through FFmpeg's CUDA hwaccel), frames
+    downloaded to memory; a stream NVDEC cannot decode falls back to the CPU decoder. No usable
+    CUDA device is an error, not a silent fallback. Image sequences always decode on the CPU."""
+    if decoder not in DECODERS:
+        raise InputError(f"decoder must be one of {', '.join(DECODERS)}, not {decoder!r}")
     try:
         if src.is_dir():
             sequence = find_sequence(src)
             rate = frame_rate or DEFAULT_SEQUENCE_RATE
             options = {"framerate": str(rate), "start_number": str(sequence.start)}
             container = av.open(str(sequence.pattern), format="image2", options=options)
+        elif decoder == "cuda":
+            container = _open_hwaccel(src)
         else:
             container = av.open(str(src), metadata_errors="replace")
     except (av.FFmpegError, UnicodeDecodeError) as e:
@@ -127,6 +137,24 @@ def open_input(src: Path, frame_rate: Fraction | None = None) -> av.container.In
         container.close()
         raise InputError(f"{src}: has no video stream")
     return container
+
+
+def _open_hwaccel(src: Path) -> av.container.InputContainer:
+    """`src` opened for decoding on the GPU (see open_input); DecodeDeviceError without a CUDA device."""
+    hwaccel = HWAccel(device_type="cuda", allow_software_fallback=True)
+    try:
+        return av.open(str(src), metadata_errors="replace", hwaccel=hwaccel)
+    except av.FFmpegError as e:
+        # PyAV creates the CUDA device while opening; the same file opening without it means the
+        # device, not the file, was the problem.
+        try:
+            av.open(str(src), metadata_errors="replace").close()
+        except av.FFmpegError:
+            raise e from None
+        raise DecodeDeviceError(
+            f"--decoder cuda: FFmpeg could not open a CUDA device ({e}); it needs an NVIDIA GPU, its driver "
+            "and an FFmpeg built with CUDA (PyAV's wheels are). Use --decoder cpu"
+        ) from e
 
 
 def video_stream(container: av.container.InputContainer, src: Path) -> av.video.stream.VideoStream:

@@ -96,6 +96,15 @@ def _planar(frame: av.VideoFrame) -> tuple[av.VideoFrame, PlanarFormat]:
     return converted, planar_format(target)
 
 
+def _decoder_name(video: av.video.stream.VideoStream, decoder: str) -> str:
+    """Where `video` is decoded: "cuda" (NVDEC), or "cpu" (asked for, or NVDEC cannot decode the codec)."""
+    if decoder == "cuda" and not video.codec_context.is_hwaccel:
+        log.warning("NVDEC cannot decode %s: decoding it on the CPU", video.codec_context.name)
+    elif decoder == "cuda":
+        log.info("decoding %s on the GPU (NVDEC)", video.codec_context.name)
+    return "cuda" if video.codec_context.is_hwaccel else "cpu"
+
+
 class _Job:
     """One run's state shared by its stages."""
 
@@ -103,7 +112,7 @@ class _Job:
         self.options = options
         self.src, self.dst, self.part = src, dst, part
         self.stats = RunStats(input=str(src), output=str(dst), codec=options.codec, model=str(options.model))
-        self.inp = open_input(src, options.frame_rate)
+        self.inp = open_input(src, options.frame_rate, options.decoder)
         try:
             self.video = video_stream(self.inp, src)
             if model:
@@ -113,6 +122,7 @@ class _Job:
             self.inp.close()
             raise
         self.video.thread_type = "AUTO"  # frame threading in the decoder
+        self.stats.decoder = _decoder_name(self.video, options.decoder)
         self.checkpoint: Checkpoint | None = None
         self.segment: tuple[av.container.OutputContainer, av.video.stream.VideoStream, str] | None = None
         self.segment_frames = 0  # frames in the open segment
@@ -266,7 +276,7 @@ class _Job:
     def _reopen(self) -> None:
         index = self.video.index  # read before closing: the stream goes with its container
         self.inp.close()
-        self.inp = open_input(self.src, self.options.frame_rate)
+        self.inp = open_input(self.src, self.options.frame_rate, self.options.decoder)
         self.video = self.inp.streams[index]
         self.video.thread_type = "AUTO"
 

@@ -24,6 +24,9 @@ from .model import METADATA_KEY, Colorizer, ModelInfo
 
 log = logging.getLogger(__name__)
 
+MAX_GRAPHS = 4  # CUDA graphs kept, one per input shape
+GRAPH_WARMUP_CALLS = 3  # eager calls before capture (cuDNN picks its algorithms, allocations settle)
+
 
 def _attrs(node) -> dict:
     from onnx import helper
@@ -131,7 +134,14 @@ OPS: dict[str, Callable] = {
 class TorchColorizer(Colorizer):
     """Runs a vidcolor ONNX model with PyTorch: fp16 and channels-last on CUDA, fp32 on CPU."""
 
-    def __init__(self, path: str | Path, device: str = "cuda", half: bool | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "cuda",
+        half: bool | None = None,
+        threads: int | None = None,
+        cuda_graphs: bool = False,
+    ):
         import onnx
         import torch
 
@@ -157,6 +167,11 @@ class TorchColorizer(Colorizer):
         self.backend = "torch"
         self.dtype = torch.float16 if (device == "cuda" if half is None else half) else torch.float32
         self.channels_last = device == "cuda"
+        if cuda_graphs and device != "cuda":
+            raise ModelError("CUDA graphs need the model on a CUDA device")
+        self.cuda_graphs = cuda_graphs
+        # Per input shape: (graph, its input tensors, its output tensor, a pinned host buffer for L).
+        self._graphs: dict[tuple, tuple] = {}
         self.weights = {t.name: self._tensor(onnx.numpy_helper.to_array(t)) for t in proto.graph.initializer}
         # The graph as (op, attributes, inputs, output), parsed once rather than on every call.
         self.steps = []
@@ -190,12 +205,41 @@ class TorchColorizer(Colorizer):
 
     def run(self, lightness: np.ndarray) -> np.ndarray:
         """L (N, H, W) -> the graph's output (N, C, h, w) as float32 numpy."""
-        feeds = {
-            name: self._tensor(value) for name, value in self.info.graph_inputs(self.info.scale(lightness)).items()
-        }
+        inputs = self.info.graph_inputs(self.info.scale(lightness))
         with self.torch.inference_mode():
-            out = self.forward(feeds)
+            out = (
+                self._replay(inputs)
+                if self.cuda_graphs
+                else self.forward({name: self._tensor(value) for name, value in inputs.items()})
+            )
         return out.float().cpu().numpy()
+
+    def _replay(self, inputs: dict[str, np.ndarray]):
+        """The forward pass as a CUDA graph, captured once per input shape and replayed (one launch
+        instead of one per operator). Inputs go through pinned host buffers into the graph's own."""
+        torch = self.torch
+        key = tuple((name, value.shape) for name, value in inputs.items())
+        if key not in self._graphs:
+            if len(self._graphs) >= MAX_GRAPHS:  # a reel has one batch shape and a shorter last batch
+                self._graphs.pop(next(iter(self._graphs)))
+            static = {name: self._tensor(value) for name, value in inputs.items()}
+            pinned = {name: torch.empty(v.shape, dtype=torch.float32).pin_memory() for name, v in inputs.items()}
+            side = torch.cuda.Stream()  # warm-up off the default stream, as torch.cuda.graph requires
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(GRAPH_WARMUP_CALLS):
+                    self.forward(static)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                output = self.forward(static)
+            self._graphs[key] = (graph, static, output, pinned)
+        graph, static, output, pinned = self._graphs[key]
+        for name, value in inputs.items():
+            pinned[name].numpy()[...] = value
+            static[name].copy_(pinned[name], non_blocking=True)
+        graph.replay()
+        return output
 
     def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
         return self.info.decode(self.run(lightness))
