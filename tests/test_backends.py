@@ -226,6 +226,14 @@ def test_cuda_graphs_are_refused_off_the_torch_cuda_backend(make_video, tmp_path
     assert "--cuda-graphs is for the torch backend on CUDA" in result.stderr and "onnxruntime on cpu" in result.stderr
 
 
+@pytest.mark.skipif(backends.cuda_device_count() > 0, reason="a CUDA device is present (see test_gpu.py)")
+def test_colour_on_a_gpu_without_one_is_one_clear_line(make_video, tmp_path):
+    src = make_video(frames=3)
+    result = run_cli(str(src), str(tmp_path / "out.mp4"), "--colour-device", "cuda", "-q")
+    assert result.returncode == 1 and "Traceback" not in result.stderr and not (tmp_path / "out.mp4").exists()
+    assert result.stderr.strip().count("\n") == 0 and "--colour-device cuda" in result.stderr
+
+
 def test_engines_build_without_tensorrt_is_one_clear_line():
     result = run_cli("engines", "build", "--size", "1280x720")
     assert result.returncode == 1 and "vidcolor[tensorrt]" in result.stderr and "Traceback" not in result.stderr

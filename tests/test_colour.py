@@ -115,6 +115,42 @@ def test_fast_chroma_planes_match_the_reference(depth, full_range):
         assert np.abs(got.astype(np.float64) - (want * excursion + mid)).max() <= 1.0 * 2 ** (depth - 8)
 
 
+@pytest.mark.parametrize(
+    "pix_fmt,size",
+    [("yuv420p", (1280, 720)), ("yuv420p", (97, 55)), ("yuv422p", (321, 180)), ("yuv444p10le", (200, 120))],
+)
+def test_the_torch_colour_stage_matches_opencvs(pix_fmt, size):
+    """`--colour-device cuda` runs TorchChroma; on torch's CPU device it must give OpenCV's planes."""
+    pytest.importorskip("torch")
+    import cv2
+
+    from vidcolor.chroma import chroma_planes
+    from vidcolor.torch_colour import TorchChroma, area_weights
+
+    rng = np.random.default_rng(7)
+    fmt = planar_format(pix_fmt)
+    width, height = size
+    top = 2**fmt.depth - 1
+    # Smooth picture with hard edges (clipped), and smooth colour at a model-like 1/15 size.
+    luma = cv2.GaussianBlur(rng.uniform(0, top, (height, width)).astype(np.float32), (0, 0), 3)
+    luma = np.clip(luma * 3 - top, 0, top).astype(fmt.dtype)
+    ab = rng.normal(0, 40, (max(2, height // 15), max(2, width // 15), 2)).astype(np.float32)
+    ab = cv2.GaussianBlur(ab, (0, 0), 1)
+    torch_chroma = TorchChroma("cpu")
+    for full_range in (False, True):
+        expected = chroma_planes(luma, ab, fmt.depth, fmt, full_range, "bt709")
+        got = torch_chroma(luma, ab, fmt.depth, fmt, full_range, "bt709")
+        for want, have in zip(expected, got, strict=True):
+            assert have.shape == want.shape and have.dtype == want.dtype
+            difference = np.abs(have.astype(int) - want.astype(int))
+            assert difference.max() <= 2 and difference.mean() < 0.05
+    # The area weights are OpenCV's INTER_AREA: a row of a shrunk image, computed both ways.
+    row = rng.uniform(0, 100, (1, 97)).astype(np.float32)
+    assert np.allclose(
+        area_weights(97, 23) @ row[0], cv2.resize(row, (23, 1), interpolation=cv2.INTER_AREA)[0], atol=1e-3
+    )
+
+
 def test_guided_upsampling_keeps_colour_inside_edges():
     from vidcolor.chroma import resize_ab, upsample_ab
 

@@ -87,3 +87,19 @@ def test_cuda_graphs_replay_new_inputs_as_the_eager_model_runs_them():
         expected, got = eager.predict_ab(lightness), graphed.predict_ab(lightness)
         assert np.abs(got - expected).max() < FP16_TOLERANCE_AB  # the same kernels, maybe other cuDNN algorithms
     assert len(graphed._graphs) == 2  # one per batch shape
+
+
+def test_colour_on_the_gpu_matches_the_cpu_run(make_video, tmp_path):
+    """`--colour-device cuda`: the same luma, chroma within 2 code values of the OpenCV colour stage."""
+    pytest.importorskip("torch")
+    src = make_video(frames=10, width=96, height=64)
+    runs = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / f"{device}.mkv"
+        stats = colorize(src, out, codec="ffv1", colour_device=device)
+        assert stats.colour_device == device
+        runs[device] = [f.to_ndarray() for f in read_video(out)[0]]
+    assert len(runs["cuda"]) == len(runs["cpu"]) == 10
+    for a, b in zip(runs["cpu"], runs["cuda"], strict=True):
+        assert np.array_equal(a[:64], b[:64])
+        assert np.abs(a[64:].astype(int) - b[64:].astype(int)).max() <= 2

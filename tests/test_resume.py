@@ -226,6 +226,15 @@ def test_parts_of_a_long_reel_join_into_the_whole_run(make_video, tiny_model, tm
     assert packets_of(out, "audio") == packets_of(whole, "audio") != [[]]
 
 
+@pytest.mark.parametrize("strength", [0.5, 0.9, 0.98, 0.995])
+def test_a_parts_warm_up_leaves_at_most_one_percent_of_the_smoothers_memory_out(strength):
+    from vidcolor import run
+
+    frames = round(run.warmup_seconds(strength, 24.0) * 24)
+    assert strength**frames <= run.WARMUP_FORGOTTEN < strength ** (frames - 1)
+    assert run.warmup_seconds(0.0, 24.0) == 0.0
+
+
 def test_a_part_without_warm_up_would_restart_the_colour(make_video, tiny_model, tmp_path, monkeypatch):
     """The warm-up is what keeps the smoother's memory across a join: without it a part's first
     frames are per-frame colour again and differ from the whole run."""
@@ -238,13 +247,13 @@ def test_a_part_without_warm_up_would_restart_the_colour(make_video, tiny_model,
     colorize(src, whole, options)
     parts = [run.Part(0, 0.0, 1.0), run.Part(1, 1.0, None)]
     results = {}
-    assert run.WARMUP_SECONDS == 2.0
-    for warmup in (2.0, 0.0):
-        monkeypatch.setattr(run, "WARMUP_SECONDS", warmup)
-        out = tmp_path / f"out{warmup}.mkv"
+    default = run.warmup_seconds
+    for warmup in ("default", "none"):
+        monkeypatch.setattr(run, "warmup_seconds", default if warmup == "default" else lambda strength, rate: 0.0)
+        out = tmp_path / f"out-{warmup}.mkv"
         for part in parts:
             run.colorize_part(src, out, options, part)
         run.assemble_parts(src, out, options, parts)
         ours, theirs = _frames(out)[25], _frames(whole)[25]  # the first frame of part 1
         results[warmup] = max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(ours[1], theirs[1]))
-    assert results[2.0] <= 1 < results[0.0]
+    assert results["default"] <= 1 < results["none"]

@@ -69,7 +69,7 @@ def ab_like(ab: np.ndarray, lightness: np.ndarray, guided: bool = True) -> np.nd
 
 
 @lru_cache(maxsize=32)
-def _chroma_matrix(matrix: str, depth: int, full_range: bool) -> np.ndarray:
+def chroma_code_matrix(matrix: str, depth: int, full_range: bool) -> np.ndarray:
     """(2, 4) affine map from R'G'B' in [0, 1] to Cb and Cr code values at `depth`."""
     kr, kb = LUMA_COEFFICIENTS[matrix]
     kg = 1 - kr - kb
@@ -101,7 +101,7 @@ def chroma_planes(
     lab = cv2.merge([lightness, ab_like(ab, lightness, guided)])
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     np.clip(rgb, 0.0, 1.0, out=rgb)
-    codes = cv2.transform(rgb, _chroma_matrix(matrix, out.depth, full_range))
+    codes = cv2.transform(rgb, chroma_code_matrix(matrix, out.depth, full_range))
     np.rint(codes, out=codes)
     np.clip(codes, 0, 2**out.depth - 1, out=codes)
     planes = codes.astype(out.dtype)

@@ -25,6 +25,7 @@ from .config import ColorizeOptions
 from .errors import VidcolorError
 from .media import DECODERS
 from .progress import ProgressBar
+from .torch_colour import COLOUR_DEVICES
 
 # `vidcolor NAME ...` runs the module's main(); an input file with one of these names needs a path (./eval).
 SUBCOMMANDS = {
@@ -94,6 +95,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--cuda-graphs",
         action="store_true",
         help="with --backend torch on CUDA: capture the model once as a CUDA graph and replay it",
+    )
+    p.add_argument(
+        "--colour-device",
+        choices=COLOUR_DEVICES,
+        default=defaults.colour_device,
+        help="where the colour stage runs (default cpu: OpenCV; cuda: torch on the GPU, needs the torch extra)",
     )
     p.add_argument(
         "--decoder",
@@ -167,6 +174,7 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         backend=args.backend,
         decoder=args.decoder,
         cuda_graphs=args.cuda_graphs,
+        colour_device=args.colour_device,
         frame_rate=args.frame_rate,
         segment_seconds=args.segment_seconds,
         overwrite=getattr(args, "overwrite", False),  # `vidcolor bench` has no --overwrite

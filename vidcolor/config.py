@@ -11,6 +11,7 @@ from .errors import VidcolorError
 from .media import DECODERS
 from .model import DEFAULT_MODEL
 from .temporal import DEFAULT_STRENGTH
+from .torch_colour import COLOUR_DEVICES
 
 # Encoders whose quality is set by a constant rate factor and speed by a preset.
 CRF_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9")
@@ -31,6 +32,7 @@ class ColorizeOptions:
     backend: str = "auto"  # model runtime: auto (fastest available), onnxruntime, tensorrt or torch
     decoder: str = "cpu"  # where video is decoded: cpu (FFmpeg, frame threads) or cuda (NVDEC)
     cuda_graphs: bool = False  # torch backend on CUDA: replay the model as a CUDA graph
+    colour_device: str = "cpu"  # where the colour stage runs: cpu (OpenCV) or cuda (torch)
     frame_rate: Fraction | None = None  # frames per second of an image-sequence input (None: 24)
     overwrite: bool = False  # replace an existing output (and discard an interrupted run's work)
     resume: bool = False  # continue an interrupted run from its last finished segment
@@ -50,6 +52,8 @@ class ColorizeOptions:
             raise VidcolorError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.decoder not in DECODERS:
             raise VidcolorError(f"decoder must be one of {', '.join(DECODERS)}, not {self.decoder!r}")
+        if self.colour_device not in COLOUR_DEVICES:
+            raise VidcolorError(f"colour device must be one of {', '.join(COLOUR_DEVICES)}, not {self.colour_device!r}")
         if self.frame_rate is not None and self.frame_rate <= 0:
             raise VidcolorError(f"frame rate must be positive, not {self.frame_rate}")
         if not self.segment_seconds > 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import heapq
 import logging
+import math
 import os
 import resource
 import shutil
@@ -44,6 +45,7 @@ from .model import file_sha256, read_info
 from .pipeline import StageClock, run_inline, run_threaded
 from .stats import RunStats
 from .temporal import TemporalSmoother
+from .torch_colour import TorchChroma
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,15 @@ Progress = Callable[[int], None]
 
 
 PIXELS_PER_BATCH = 8 * 1920 * 1080  # a batch holds at most this many pixels (but at least one frame)
-WARMUP_SECONDS = 2.0  # video run through the smoother before a part of a reel, unwritten (see Part)
+WARMUP_FORGOTTEN = 0.01  # a part's smoother may lack this share of a whole run's memory at its start (see Part)
+
+
+def warmup_seconds(strength: float, rate: float) -> float:
+    """Video run through the smoother before a part of a reel, unwritten: enough frames that what
+    the smoother would remember from before them weighs at most WARMUP_FORGOTTEN (strength**frames)."""
+    if strength <= 0:
+        return 0.0
+    return math.ceil(math.log(WARMUP_FORGOTTEN) / math.log(strength)) / rate
 
 
 @dataclass(frozen=True)
@@ -59,9 +69,9 @@ class Part:
     """The frames of a long reel with times in [start, end) seconds, colorized on their own (on
     another machine) into the reel's work folder; `assemble_parts` joins the parts.
 
-    The smoother is warmed up on the WARMUP_SECONDS before `start`, so colour carried along the
+    The smoother is warmed up on the `warmup_seconds` before `start`, so colour carried along the
     motion does not restart at the join (it differs from one whole run only by what the smoother
-    remembers from earlier than that: strength**frames, 0.9**48 = 0.6% at 24 fps)."""
+    remembers from earlier than that: strength**frames, 1% by construction; 0.98**228 = 9.5 s at 24 fps)."""
 
     index: int
     start: float  # part 0 starts with the reel, whatever its first timestamp
@@ -112,17 +122,22 @@ class _Job:
         self.options = options
         self.src, self.dst, self.part = src, dst, part
         self.stats = RunStats(input=str(src), output=str(dst), codec=options.codec, model=str(options.model))
-        self.inp = open_input(src, options.frame_rate, options.decoder)
+        # Without the model (joining parts) nothing is decoded but a first frame: the CPU does.
+        self.inp = open_input(src, options.frame_rate, options.decoder if model else "cpu")
+        self.chroma_planes = chroma_planes  # the colour stage's function (OpenCV), or TorchChroma
         try:
             self.video = video_stream(self.inp, src)
             if model:
                 self.colorizer = load_colorizer(self._runtime_request())
                 self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
+                if options.colour_device != "cpu":
+                    self.chroma_planes = TorchChroma(options.colour_device)
         except BaseException:
             self.inp.close()
             raise
         self.video.thread_type = "AUTO"  # frame threading in the decoder
         self.stats.decoder = _decoder_name(self.video, options.decoder)
+        self.stats.colour_device = options.colour_device
         self.checkpoint: Checkpoint | None = None
         self.segment: tuple[av.container.OutputContainer, av.video.stream.VideoStream, str] | None = None
         self.segment_frames = 0  # frames in the open segment
@@ -186,7 +201,8 @@ class _Job:
         if point is not None:
             frames = self._decoded_from(point)
         elif part is not None and part.index > 0:
-            warmup = WARMUP_SECONDS if self.smoother is not None else 0.0
+            strength = self.options.temporal_strength if self.smoother is not None else 0.0
+            warmup = warmup_seconds(strength, float(frame_rate(self.video)))
             frames = self._decoded_after(max(0.0, part.start - warmup), part.start)
         else:
             frames = self._decoded()
@@ -433,7 +449,7 @@ class _Job:
             luma_out[:] = (luma_in >> -shift).astype(out_fmt.dtype)
         full_range = self._full_range(item)
         matrix = matrix_name(frame.colorspace, frame.height)
-        cb, cr = chroma_planes(luma_in, item.ab, fmt.depth, out_fmt, full_range, matrix)
+        cb, cr = self.chroma_planes(luma_in, item.ab, fmt.depth, out_fmt, full_range, matrix)
         plane_array(out, 1, out_fmt.dtype)[:] = cb
         plane_array(out, 2, out_fmt.dtype)[:] = cr
         out.pts, out.time_base = frame.pts, frame.time_base

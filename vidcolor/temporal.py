@@ -21,7 +21,7 @@ import numpy as np
 
 from .consistency import flows_agree, js_divergence
 
-DEFAULT_STRENGTH = 0.9  # weight of the carried colour where the warp is fully trusted (0: per-frame)
+DEFAULT_STRENGTH = 0.98  # weight of the carried colour where the warp is fully trusted (0: per-frame)
 BRIGHTNESS_SIGMA = 16.0  # L* units: where warped L is this far from the current L, trust falls to exp(-1)
 CUT_HISTOGRAM_JS = 0.25  # Jensen-Shannon divergence (bits) of 64-bin L histograms: a jump in brightness
 CUT_MATCH_L = 5.0  # L* units: a pixel "follows" from the last frame if its warped L is this close ...
