@@ -2,7 +2,7 @@
 
 Per-frame predictions flicker: the same coat changes hue from frame to frame. The smoother
 carries the previous output's ab to the current frame along optical flow computed on L (OpenCV
-DIS at half the model's render size) and blends it with the new prediction, but only where the
+DIS at 128 px short side) and blends it with the new prediction, but only where the
 warp can be trusted: the forward and backward flows agree (Sundaram et al. 2010) or the area is
 flat, and the warped L matches the current L (brightness constancy). Occluded, disoccluded and changed pixels take the
 new prediction, so moving objects do not drag their colour behind them. A scene cut resets the
