@@ -123,7 +123,8 @@ class _Job:
         self.src, self.dst, self.part = src, dst, part
         self.stats = RunStats(input=str(src), output=str(dst), codec=options.codec, model=str(options.model))
         # Without the model (joining parts) nothing is decoded but a first frame: the CPU does.
-        self.inp = open_input(src, options.frame_rate, options.decoder if model else "cpu")
+        decoder = options.decoder if model else "cpu"
+        self.inp = open_input(src, options.frame_rate, decoder)
         self.chroma_planes = chroma_planes  # the colour stage's function (OpenCV), or TorchChroma
         try:
             self.video = video_stream(self.inp, src)
@@ -136,7 +137,7 @@ class _Job:
             self.inp.close()
             raise
         self.video.thread_type = "AUTO"  # frame threading in the decoder
-        self.stats.decoder = _decoder_name(self.video, options.decoder)
+        self.stats.decoder = _decoder_name(self.video, decoder)
         self.stats.colour_device = options.colour_device
         self.checkpoint: Checkpoint | None = None
         self.segment: tuple[av.container.OutputContainer, av.video.stream.VideoStream, str] | None = None
