@@ -50,6 +50,7 @@ class BenchResult:
     device: str = "cpu"
     backend: str = "onnxruntime-cpu"
     decoder: str = "cpu"  # where vidcolor and the plain transcode decoded: cpu or cuda (NVDEC)
+    colour_device: str = "cpu"  # where the colour stage ran: cpu (OpenCV) or cuda (torch)
     render_shape: tuple[int, int] = (0, 0)
     date: str = ""
     machine: str = ""
@@ -124,6 +125,7 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
         device=stats.device,
         backend=stats.backend,
         decoder=stats.decoder,
+        colour_device=stats.colour_device,
         render_shape=tuple(stats.render_shape),
         date=datetime.now(UTC).isoformat(timespec="seconds"),
         machine=machine(),
