@@ -189,6 +189,10 @@ def test_short_training_run_makes_a_model_the_cli_accepts(tmp_path, make_video):
             "--film-augment",
             "--l1-weight",
             "0.1",
+            "--widths",
+            "8,16,24,32",
+            "--blocks",
+            "0,1,1,1",
         ],
         capture_output=True,
         text=True,
@@ -201,10 +205,22 @@ def test_short_training_run_makes_a_model_the_cli_accepts(tmp_path, make_video):
     info = OnnxColorizer(out).info
     assert "vidcolor-train" in info.training["command"] and info.training["steps"] == 6
     assert info.training["l1_weight"] == 0.1 and info.training["film_augment"] and info.training["gan_steps"] == 3
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    dims = json.loads(meta[METADATA_KEY])["dims"]
+    assert dims["widths"] == [8, 16, 24, 32] and dims["blocks"] == [0, 1, 1, 1]
     dst = tmp_path / "out.mp4"
     stats = colorize(make_video(frames=4), dst, model=out)
     frames, _ = read_video(dst)
     assert stats.frames == len(frames) == 4
+
+
+@pytest.mark.parametrize("flag,value", [("--widths", "8,16"), ("--widths", "8,16,0,32"), ("--blocks", "0,1,x,1")])
+def test_network_size_flags_are_checked(tmp_path, flag, value):
+    from vidcolor.training.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(tmp_path), "--out", str(tmp_path / "m.onnx"), flag, value])
+    assert exit_info.value.code == 2
 
 
 def test_film_augmentation_changes_only_the_input():

@@ -8,7 +8,19 @@ import shlex
 import sys
 from pathlib import Path
 
+from .model import ModelDims
 from .train import TrainOptions, summary_json, train
+
+
+def _four_ints(text: str) -> tuple[int, ...]:
+    """'16,32,64,128' -> (16, 32, 64, 128): one non-negative count per level of the U-Net."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    if len(values) != 4 or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"four non-negative integers, one per level, not {text!r}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, help="resumable state file (resumes if it exists)")
     parser.add_argument("--seed", type=int, default=TrainOptions.seed)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default)")
+    parser.add_argument(
+        "--widths",
+        type=_four_ints,
+        default=ModelDims.widths,
+        help="channels at 1/2, 1/4, 1/8, 1/16 of the input (default %(default)s)",
+    )
+    parser.add_argument(
+        "--blocks",
+        type=_four_ints,
+        default=ModelDims.blocks,
+        help="residual blocks at each of those levels (default %(default)s)",
+    )
     parser.add_argument("--summary-json", type=Path, help="write losses and timings here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -44,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--data {folder}: no such folder")
     if args.steps < 1 or args.batch_size < 1 or args.crop % 16:
         parser.error("--steps and --batch-size must be positive and --crop a multiple of 16")
+    if min(args.widths) < 1:
+        parser.error("--widths must all be positive")
     if not 0 < args.rebalance <= 1:
         parser.error("--rebalance must be in (0, 1]")
     options = TrainOptions(
@@ -66,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         threads=args.threads,
         command=shlex.join(["vidcolor-train", *argv]),
+        dims=ModelDims(widths=args.widths, blocks=args.blocks),
     )
     summary = train(options)
     if args.summary_json:
