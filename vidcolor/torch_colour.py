@@ -63,14 +63,23 @@ class TorchChroma:
         return self._cache[key]
 
     def _area(self, image, size: tuple[int, int]):
-        """(..., H, W) float -> (..., height, width) with INTER_AREA weights; size = (width, height)."""
+        """(H, W) float -> (height, width) with INTER_AREA weights; size = (width, height)."""
         torch = self.torch
         height, width = image.shape[-2:]
         if (width, height) == size:
             return image
-        rows = self._cached(("area", height, size[1]), lambda: torch.tensor(area_weights(height, size[1])))
-        cols = self._cached(("area", width, size[0]), lambda: torch.tensor(area_weights(width, size[0])))
-        rows, cols = rows.to(self.device, image.dtype), cols.to(self.device, image.dtype)
+        if height % size[1] == 0 and width % size[0] == 0:  # whole blocks (4:2:0 of even sizes): their means
+            kernel = (height // size[1], width // size[0])
+            return torch.nn.functional.avg_pool2d(image[None, None], kernel)[0, 0]
+        rows, cols = (
+            self._cached(
+                ("area", source, target, image.dtype),
+                lambda source=source, target=target: torch.tensor(area_weights(source, target)).to(
+                    self.device, image.dtype
+                ),
+            )
+            for source, target in ((height, size[1]), (width, size[0]))
+        )
         return rows @ image @ cols.T
 
     def _blur(self, image):
