@@ -28,8 +28,8 @@ LUMA_COEFFICIENTS = {
     "bt2020": (0.2627, 0.0593),
 }
 
-_LAB_EPSILON = 216 / 24389  # CIE epsilon, the linear/cube-root knee of f(t)
-_LAB_KAPPA = 24389 / 27
+LAB_EPSILON = 216 / 24389  # CIE epsilon, the linear/cube-root knee of f(t)
+LAB_KAPPA = 24389 / 27
 
 
 def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
@@ -43,12 +43,12 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
 
 
 def _lab_f(t: np.ndarray) -> np.ndarray:
-    return np.where(t > _LAB_EPSILON, np.cbrt(t), (_LAB_KAPPA * t + 16) / 116)
+    return np.where(t > LAB_EPSILON, np.cbrt(t), (LAB_KAPPA * t + 16) / 116)
 
 
 def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
     f3 = f**3
-    return np.where(f3 > _LAB_EPSILON, f3, (116 * f - 16) / _LAB_KAPPA)
+    return np.where(f3 > LAB_EPSILON, f3, (116 * f - 16) / LAB_KAPPA)
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:

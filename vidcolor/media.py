@@ -114,8 +114,6 @@ def open_input(src: Path, frame_rate: Fraction | None = None, decoder: str = "cp
     decoder "cuda" decodes video files on the GPU (NVDEC, through FFmpeg's CUDA hwaccel), frames
     downloaded to memory; a stream NVDEC cannot decode falls back to the CPU decoder. No usable
     CUDA device is an error, not a silent fallback. Image sequences always decode on the CPU."""
-    if decoder not in DECODERS:
-        raise InputError(f"decoder must be one of {', '.join(DECODERS)}, not {decoder!r}")
     try:
         if src.is_dir():
             sequence = find_sequence(src)

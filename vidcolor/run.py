@@ -108,11 +108,12 @@ def _planar(frame: av.VideoFrame) -> tuple[av.VideoFrame, PlanarFormat]:
 
 def _decoder_name(video: av.video.stream.VideoStream, decoder: str) -> str:
     """Where `video` is decoded: "cuda" (NVDEC), or "cpu" (asked for, or NVDEC cannot decode the codec)."""
-    if decoder == "cuda" and not video.codec_context.is_hwaccel:
-        log.warning("NVDEC cannot decode %s: decoding it on the CPU", video.codec_context.name)
-    elif decoder == "cuda":
+    on_gpu = video.codec_context.is_hwaccel
+    if decoder == "cuda" and on_gpu:
         log.info("decoding %s on the GPU (NVDEC)", video.codec_context.name)
-    return "cuda" if video.codec_context.is_hwaccel else "cpu"
+    elif decoder == "cuda":
+        log.warning("NVDEC cannot decode %s: decoding it on the CPU", video.codec_context.name)
+    return "cuda" if on_gpu else "cpu"
 
 
 class _Job:

@@ -17,7 +17,7 @@ class RunStats:
     device: str = "cpu"  # where the model ran: cpu or cuda
     backend: str = "onnxruntime-cpu"  # model runtime and device, e.g. tensorrt-cuda
     colour_device: str = "cpu"  # where the colour stage ran: cpu (OpenCV) or cuda (torch)
-    decoder: str = "cpu"  # where the video was decoded: cpu, or cuda (NVDEC; cuda+cpu if a stream fell back)
+    decoder: str = "cpu"  # where the video was decoded: cpu, or cuda (NVDEC)
     codec: str = ""
     pixel_format: str = ""  # of the output video
     luma_exact: bool = True  # output Y plane equals the input's (False only if the encoder lacks the depth)

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from .chroma import GUIDE_EPSILON, GUIDE_RADIUS, chroma_code_matrix, lightness_table
-from .colour import D65_WHITE, XYZ_TO_RGB
+from .colour import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_RGB
 from .errors import ModelError
 from .formats import PlanarFormat
 
@@ -112,7 +112,7 @@ class TorchChroma:
         fy = (lightness + 16) / 116
         f = torch.stack([fy + ab[0] / 500, fy, fy - ab[1] / 200])
         f3 = f**3
-        xyz = torch.where(f3 > 216 / 24389, f3, (116 * f - 16) / (24389 / 27)) * self._white[:, None, None]
+        xyz = torch.where(f3 > LAB_EPSILON, f3, (116 * f - 16) / LAB_KAPPA) * self._white[:, None, None]
         linear = torch.einsum("ij,jhw->ihw", self._xyz_to_rgb, xyz).clamp(0.0, 1.0)
         return torch.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear.pow(1 / 2.4) - 0.055)
 
