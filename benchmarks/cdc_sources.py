@@ -16,9 +16,8 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-import av
 import numpy as np
-from common import emit, now
+from common import emit, now, write_with_chroma
 
 import vidcolor.run as run
 from vidcolor import colorize
@@ -50,26 +49,15 @@ class Still(TemporalSmoother):
         return np.ones((height, width), np.float32), following, agreeing, (map_x, map_y)
 
 
-def write_truth_variant(clip: Path, out: Path, scale: float | None) -> None:
-    """The clip losslessly, its chroma held at frame 0's (scale None) or scaled around neutral."""
-    first = None
-    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
-        source = inp.streams.video[0]
-        stream = dst.add_stream("ffv1", rate=source.average_rate)
-        stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
-        for frame in inp.decode(source):
-            planes = frame.reformat(format="yuv420p").to_ndarray()  # Y rows, then Cb and Cr
-            chroma = planes[frame.height :]
-            if scale is None:
-                first = chroma.copy() if first is None else first
-                planes[frame.height :] = first
-            else:
-                scaled = 128 + (chroma.astype(np.float32) - 128) * scale
-                planes[frame.height :] = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-            out_frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-            out_frame.color_range, out_frame.colorspace = frame.color_range, frame.colorspace
-            dst.mux(stream.encode(out_frame))
-        dst.mux(stream.encode(None))
+def held(rows: np.ndarray, first: list) -> np.ndarray:
+    """The chroma rows of the first frame seen, for every frame (`first` holds them)."""
+    if not first:
+        first.append(rows.copy())
+    return first[0]
+
+
+def scaled(rows: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(128 + (rows.astype(np.float32) - 128) * SCALE), 0, 255).astype(np.uint8)
 
 
 def ours(clip: Path, out: Path, smoother: type, strength: float, guided: bool) -> None:
@@ -87,8 +75,8 @@ def main() -> None:
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
     variants = {
-        "truth, chroma of frame 0 held": partial(write_truth_variant, args.clip, scale=None),
-        f"truth, chroma x{SCALE}": partial(write_truth_variant, args.clip, scale=SCALE),
+        "truth, chroma of frame 0 held": lambda out: write_with_chroma(args.clip, out, partial(held, first=[])),
+        f"truth, chroma x{SCALE}": lambda out: write_with_chroma(args.clip, out, scaled),
     }
     for guided in (False, True):
         upsampling = "guided" if guided else "bilinear"

@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import av
-from common import emit, now
+import numpy as np
+from common import emit, now, write_with_chroma
 
 from vidcolor import colorize
 from vidcolor.evaluate import evaluate_videos
@@ -32,17 +32,7 @@ SCORES = ("psnr", "ssim", "colorfulness", "cdc", "warp_error", "warp_error_ab") 
 
 def write_grey(clip: Path, out: Path) -> None:
     """The clip's Y plane with neutral chroma, lossless: what the model sees, as a video."""
-    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
-        source = inp.streams.video[0]
-        stream = dst.add_stream("ffv1", rate=source.average_rate)
-        stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
-        for frame in inp.decode(source):
-            planes = frame.reformat(format="yuv420p").to_ndarray()  # (H * 3 / 2, W): Y rows, then Cb and Cr
-            planes[frame.height :] = 128
-            grey = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-            grey.color_range, grey.colorspace = frame.color_range, frame.colorspace
-            dst.mux(stream.encode(grey))
-        dst.mux(stream.encode(None))
+    write_with_chroma(clip, out, lambda rows: np.full_like(rows, 128))
 
 
 def score_clip(clip: Path, model: Path, strength: float, work: Path) -> dict:
