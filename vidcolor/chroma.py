@@ -40,10 +40,18 @@ def upsample_ab(ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
     resolution, then apply the upsampled a and b to the full-resolution L, so colour edges
     follow the picture's edges instead of bleeding across them.
     """
+    return cv2.merge(_guided_planes(ab, lightness))
+
+
+def _guided_planes(ab: np.ndarray, lightness: np.ndarray) -> list[np.ndarray]:
+    """`upsample_ab` as two (H, W) planes, a* and b*.
+
+    Everything at full size is done plane by plane and in place: numpy's broadcasting over a
+    trailing axis of 2 made this 4x slower (6.6 against 1.7 ms at 640x360).
+    """
     height, width = lightness.shape
     h, w = ab.shape[:2]
-    guide_hi = lightness * np.float32(1 / 100)
-    guide = cv2.resize(guide_hi, (w, h), interpolation=cv2.INTER_AREA)
+    guide = cv2.resize(lightness, (w, h), interpolation=cv2.INTER_AREA) * np.float32(1 / 100)
     window = (2 * GUIDE_RADIUS + 1, 2 * GUIDE_RADIUS + 1)
     mean_i = cv2.blur(guide, window)[..., None]
     mean_p = cv2.blur(ab, window)
@@ -51,9 +59,15 @@ def upsample_ab(ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
     var_i = cv2.blur(guide * guide, window)[..., None] - mean_i * mean_i
     a = cov_ip / (var_i + GUIDE_EPSILON)
     b = mean_p - a * mean_i
-    a_hi = cv2.resize(cv2.blur(a, window), (width, height), interpolation=cv2.INTER_LINEAR)
-    b_hi = cv2.resize(cv2.blur(b, window), (width, height), interpolation=cv2.INTER_LINEAR)
-    return a_hi * guide_hi[..., None] + b_hi
+    # a is per (L / 100); scaled here so that it multiplies L itself below.
+    coefficients = cv2.blur(np.concatenate([a * np.float32(1 / 100), b], axis=2), window)
+    planes = []
+    for channel in range(2):
+        plane = cv2.resize(np.ascontiguousarray(coefficients[..., channel]), (width, height))
+        plane *= lightness
+        plane += cv2.resize(np.ascontiguousarray(coefficients[..., 2 + channel]), (width, height))
+        planes.append(plane)
+    return planes
 
 
 def resize_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -98,7 +112,8 @@ def chroma_planes(
     size = out.chroma_size(width, height)
     luma_small = luma if (width, height) == size else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
     lightness = lightness_table(source_depth, full_range)[luma_small]
-    lab = cv2.merge([lightness, ab_like(ab, lightness, guided)])
+    ab_planes = _guided_planes(ab, lightness) if guided else [resize_ab(ab, size)]
+    lab = cv2.merge([lightness, *ab_planes])
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     codes = cv2.transform(rgb, chroma_code_matrix(matrix, out.depth, full_range))
