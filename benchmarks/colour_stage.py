@@ -50,7 +50,7 @@ def main() -> None:
     shape = colorizer.info.render_shape(height, width)
     abs_ = colorizer.predict_ab(np.stack([render_lightness(y, fmt, False, shape) for y in lumas]))
     matrix = matrix_name(0, height)
-    chroma_planes(lumas[0], abs_[0], 8, fmt, False, matrix)  # first call: caches and buffers
+    chroma_planes(lumas[0], abs_[0], 8, fmt, False, matrix)  # the first call fills the lookup caches
     per_frame = []
     for _ in range(ROUNDS):
         start = time.perf_counter()
