@@ -77,9 +77,14 @@ def resize_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def ab_like(ab: np.ndarray, lightness: np.ndarray, guided: bool = True) -> np.ndarray:
     """ab brought to the size of `lightness`: guided by it, or plain bilinear when `guided` is False."""
+    return cv2.merge(_ab_planes(ab, lightness, guided))
+
+
+def _ab_planes(ab: np.ndarray, lightness: np.ndarray, guided: bool) -> list[np.ndarray]:
+    """`ab_like` as arrays whose channels, in order, are a* and b* (for cv2.merge with L)."""
     if guided:
-        return upsample_ab(ab, lightness)
-    return resize_ab(ab, (lightness.shape[1], lightness.shape[0]))
+        return _guided_planes(ab, lightness)
+    return [resize_ab(ab, (lightness.shape[1], lightness.shape[0]))]
 
 
 @lru_cache(maxsize=32)
@@ -112,8 +117,7 @@ def chroma_planes(
     size = out.chroma_size(width, height)
     luma_small = luma if (width, height) == size else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
     lightness = lightness_table(source_depth, full_range)[luma_small]
-    ab_planes = _guided_planes(ab, lightness) if guided else [resize_ab(ab, size)]
-    lab = cv2.merge([lightness, *ab_planes])
+    lab = cv2.merge([lightness, *_ab_planes(ab, lightness, guided)])
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     codes = cv2.transform(rgb, chroma_code_matrix(matrix, out.depth, full_range))
