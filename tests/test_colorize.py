@@ -10,6 +10,7 @@ import pytest
 from conftest import packets_of, read_video
 
 from vidcolor import ColorizeOptions, colorize
+from vidcolor.errors import VidcolorError
 from vidcolor.formats import planar_format, plane_array
 
 
@@ -75,6 +76,21 @@ def test_grey_in_colour_out(make_video, tiny_model, tmp_path):
     after, _ = read_video(dst)
     assert _chroma_spread(before[0]) < 1
     assert _chroma_spread(after[0]) > 5
+
+
+def test_saturation_scales_the_colour_and_keeps_the_luma(make_video, tiny_model, tmp_path):
+    src = make_video(suffix=".mkv", codec="ffv1", frames=4)
+    spreads = {}
+    for saturation in (0.0, 0.5, 1.0):
+        dst = tmp_path / f"out{saturation}.mkv"
+        stats = colorize(src, dst, model=tiny_model, codec="ffv1", saturation=saturation, temporal=False)
+        after, _ = read_video(dst)
+        assert stats.luma_exact
+        spreads[saturation] = _chroma_spread(after[0])
+    assert spreads[0.0] < 0.5  # no colour at all
+    assert spreads[1.0] > 5 and 0.35 < spreads[0.5] / spreads[1.0] < 0.65
+    with pytest.raises(VidcolorError, match="saturation"):
+        colorize(src, tmp_path / "bad.mkv", model=tiny_model, saturation=-1.0)
 
 
 def test_regression_head_model(make_video, tmp_path):

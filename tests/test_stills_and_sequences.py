@@ -105,6 +105,19 @@ def test_a_still_image_keeps_its_luma_depth_and_alpha(tmp_path, tiny_model, suff
         assert np.array_equal(out[..., 3], picture[..., 3])
 
 
+def test_still_image_saturation_from_the_command_line(tmp_path, tiny_model):
+    src = tmp_path / "photo.png"
+    cv2.imwrite(str(src), _gradient(0))
+    spreads = []
+    for saturation in ("0", "1", "2"):
+        dst = tmp_path / f"colour{saturation}.png"
+        result = run_cli(str(src), str(dst), "--model", str(tiny_model), "--saturation", saturation, "-q")
+        assert result.returncode == 0, result.stderr
+        out = cv2.imread(str(dst)).astype(int)
+        spreads.append(float(np.abs(out[..., 2] - out[..., 0]).mean()))
+    assert spreads[0] < 1 and spreads[2] > 1.3 * spreads[1] > 1
+
+
 def test_still_image_command_line_and_mismatches(tmp_path, tiny_model, make_video):
     src = tmp_path / "photo.png"
     cv2.imwrite(str(src), _gradient(0))

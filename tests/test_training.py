@@ -13,7 +13,15 @@ import onnx
 import pytest
 import torch
 from conftest import read_video
-from vidcolor.training.export import RAW_OUTPUT, check_parity, contract, decode_raw, export_onnx, upgrade
+from vidcolor.training.export import (
+    RAW_OUTPUT,
+    check_parity,
+    contract,
+    decode_raw,
+    export_onnx,
+    set_chroma_gain,
+    upgrade,
+)
 from vidcolor.training.losses import annealed_mean, bin_weights, classification_loss
 from vidcolor.training.model import L_SCALE, L_SHIFT, ColorUNet, ModelDims
 
@@ -86,6 +94,30 @@ def test_exported_graph_decodes_ab_with_the_temperature_as_input(tmp_path, head)
     if head == "classification":  # a different temperature must change the colours, or it is not an input
         sharp = decode_raw(raw, dataclasses.replace(info, temperature=0.38))
         assert (sharp - decode_raw(raw, info)).abs().max() > 1
+
+
+@pytest.mark.parametrize("head", ["classification", "regression"])
+def test_chroma_gain_scales_ab_in_the_graph_and_replaces_an_earlier_gain(tmp_path, head):
+    from vidcolor.torch_runtime import TorchColorizer
+
+    model = _model(head)
+    plain, gained, rewritten = (tmp_path / f"{name}.onnx" for name in ("plain", "gained", "rewritten"))
+    export_onnx(model, plain, contract(model, ab_gamut_bins(), 0.5, 256, {}))
+    export_onnx(model, gained, contract(model, ab_gamut_bins(), 0.5, 256, {}, chroma_gain=2.0))
+    assert check_parity(model, gained) < 0.05  # PyTorch's decoding applies the gain too
+    lightness = np.random.default_rng(2).uniform(0, 100, (2, 64, 96)).astype(np.float32)
+    base = OnnxColorizer(plain).predict_ab(lightness)
+    assert np.abs(base).max() > 1 and OnnxColorizer(plain).info.chroma_gain == 1.0
+    for colorizer in (OnnxColorizer(gained), TorchColorizer(gained, device="cpu")):
+        assert colorizer.info.chroma_gain == 2.0
+        np.testing.assert_allclose(colorizer.predict_ab(lightness), 2 * base, atol=1e-3)
+    set_chroma_gain(gained, rewritten, 1.5)  # replaces the gain of 2, does not multiply it
+    assert OnnxColorizer(rewritten).info.chroma_gain == 1.5
+    np.testing.assert_allclose(OnnxColorizer(rewritten).predict_ab(lightness), 1.5 * base, atol=1e-3)
+    set_chroma_gain(plain, rewritten, 0.5)  # a model exported without a gain gets one
+    np.testing.assert_allclose(OnnxColorizer(rewritten).predict_ab(lightness), 0.5 * base, atol=1e-3)
+    with pytest.raises(ModelError, match="positive"):
+        set_chroma_gain(plain, rewritten, 0.0)
 
 
 def test_upgrading_a_model_with_a_logits_output_keeps_its_colours(tmp_path):
@@ -232,3 +264,21 @@ def test_film_augmentation_changes_only_the_input():
     assert np.array_equal(clean_ab, film_ab)
     assert np.abs(film_l - clean_l).mean() > 1.0
     assert film_l.min() >= 0 and film_l.max() <= 100
+
+
+def test_evaluation_splits_and_chroma_gain_override(tmp_path):
+    from vidcolor.training.data import find_photos
+    from vidcolor.training.evaluate import evaluate, select
+
+    photos = find_photos([_photos(tmp_path / "photos", count=40)])
+    val, calibration = select(photos, "val"), select(photos, "calibration")
+    assert val and calibration and not set(val) & set(calibration)
+    assert len(select(photos, "all")) == 40
+
+    model = _model("regression")
+    path = tmp_path / "m.onnx"
+    export_onnx(model, path, contract(model, None, 1.0, 64, {}))
+    own, doubled = evaluate(path, photos[:3], threads=1), evaluate(path, photos[:3], threads=1, chroma_gain=2.0)
+    assert own.colorfulness_model > 0.5 and own.psnr_grey == doubled.psnr_grey
+    # More colourful, though not twice: the random network's colours already leave the gamut and clip.
+    assert doubled.colorfulness_model > 1.2 * own.colorfulness_model and doubled.psnr_model != own.psnr_model

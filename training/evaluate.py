@@ -1,6 +1,6 @@
 """Evaluate a model on colour photos: PSNR and colourfulness against the grey baseline.
 
-    python -m vidcolor.training.evaluate --model M.onnx --data DIR [--split val|all]
+    python -m vidcolor.training.evaluate --model M.onnx --data DIR [--split val|calibration|all]
 
 Each photo is turned into its luma (what a black-and-white frame carries), colorized through
 the runtime, and compared with the true photo in R'G'B'. The grey baseline is the luma itself.
@@ -25,6 +25,29 @@ from .data import find_photos, is_validation, load_rgb
 
 EVAL_SHORT_SIDE = 256  # px: photos are scored at this short side
 VAL_FRACTION = 0.1  # must match the split the model was trained with
+CALIBRATION_EVERY = 10  # the calibration split: every 10th training photo, for choosing decoding settings
+
+
+def select(photos: list[Path], split: str) -> list[Path]:
+    """The photos of a split: "val" (held out of training), "calibration" (every 10th training photo,
+    where decoding settings such as the temperature and the chroma gain are chosen, so the
+    validation split stays unseen) or "all"."""
+    if split == "val":
+        return [x for x in photos if is_validation(x, VAL_FRACTION)]
+    if split == "calibration":
+        return [x for x in photos if not is_validation(x, VAL_FRACTION)][::CALIBRATION_EVERY]
+    return list(photos)
+
+
+class _Gained:
+    """A colorizer whose ab are scaled to a different chroma gain than its model's."""
+
+    def __init__(self, inner, gain: float):
+        self.inner, self.info = inner, replace(inner.info, chroma_gain=gain)
+        self.factor = np.float32(gain / inner.info.chroma_gain)
+
+    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
+        return self.inner.predict_ab(lightness) * self.factor
 
 
 @dataclass
@@ -40,11 +63,19 @@ class Scores:
     colorfulness_truth: float
 
 
-def evaluate(model: Path, photos: list[Path], threads: int | None = None, temperature: float | None = None) -> Scores:
-    """Mean scores over `photos`; `temperature` overrides the model's annealed-mean temperature."""
+def evaluate(
+    model: Path,
+    photos: list[Path],
+    threads: int | None = None,
+    temperature: float | None = None,
+    chroma_gain: float | None = None,
+) -> Scores:
+    """Mean scores over `photos`; `temperature` and `chroma_gain` override the model's own."""
     colorizer = OnnxColorizer(model, threads=threads)
     if temperature is not None:
         colorizer.info = replace(colorizer.info, temperature=temperature)
+    if chroma_gain is not None:
+        colorizer = _Gained(colorizer, chroma_gain)
     rows = []
     for path in photos:
         rgb8 = load_rgb(path, EVAL_SHORT_SIDE)
@@ -119,8 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--data", type=Path, action="append", help="folder of colour photos (repeatable)")
     p.add_argument("--clips", type=Path, help="folder of colour video clips, scored through the whole pipeline")
-    p.add_argument("--split", choices=["val", "all"], default="val", help="held-out photos only (default) or all")
+    p.add_argument(
+        "--split",
+        choices=["val", "calibration", "all"],
+        default="val",
+        help="held-out photos only (default), every 10th training photo (to choose decoding settings on), or all",
+    )
     p.add_argument("--temperature", type=float, help="override the model's annealed-mean temperature")
+    p.add_argument("--chroma-gain", type=float, help="override the model's chroma gain (its ab are scaled to this)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if not args.data and not args.clips:
@@ -141,10 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         if not args.data:
             return 0
-    photos = find_photos(args.data)
-    if args.split == "val":
-        photos = [x for x in photos if is_validation(x, VAL_FRACTION)]
-    scores = evaluate(args.model, photos, temperature=args.temperature)
+    photos = select(find_photos(args.data), args.split)
+    scores = evaluate(args.model, photos, temperature=args.temperature, chroma_gain=args.chroma_gain)
     if args.json:
         print(json.dumps(asdict(scores)))
     else:

@@ -21,12 +21,20 @@ log = logging.getLogger(__name__)
 OPSET = 17
 RAW_OUTPUT = "raw"  # the network's own output, before append_decoder
 TEMPERATURE_INPUT = "temperature"
+CHROMA_GAIN = "decoder/chroma_gain"  # initializer scaling the decoded ab, when a model has a gain
 # Parity: ab decoded from the ONNX output may differ from PyTorch's by at most this much, in
 # CIE ab units (a just-noticeable colour difference is about 2).
 PARITY_TOLERANCE_AB = 0.05
 
 
-def contract(model: ColorUNet, bins: np.ndarray | None, temperature: float, render_size: int, info: dict) -> dict:
+def contract(
+    model: ColorUNet,
+    bins: np.ndarray | None,
+    temperature: float,
+    render_size: int,
+    info: dict,
+    chroma_gain: float = 1.0,
+) -> dict:
     """The metadata the runtime reads instead of hard-coding anything about the model."""
     dims = model.dims
     meta = {
@@ -41,6 +49,7 @@ def contract(model: ColorUNet, bins: np.ndarray | None, temperature: float, rend
         "output_stride": OUTPUT_STRIDE,
         "size_multiple": SIZE_MULTIPLE,
         "render_size": render_size,
+        "chroma_gain": chroma_gain,
         "dims": dims.to_dict(),
         "training": info,
     }
@@ -91,6 +100,34 @@ def append_decoder(proto: onnx.ModelProto, meta: dict, raw_output: str) -> None:
         graph.node.append(helper.make_node("Mul", [raw_output, "decoder/scale"], [out]))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", 2, "out_height", "out_width"]))
+    if meta.get("chroma_gain", 1.0) != 1.0:
+        apply_chroma_gain(proto, meta, meta["chroma_gain"])
+
+
+def apply_chroma_gain(proto: onnx.ModelProto, meta: dict, gain: float) -> None:
+    """Makes the graph multiply its decoded ab by `gain` (instead of any gain it had) and records it.
+
+    A gain above 1 trades accuracy for vividness, and is how a model trained for accuracy (whose
+    colours are the conditional mean, and so muted) is made as colourful as the true photos; see
+    training/EXPERIMENTS.md. It lives in the graph, so every backend (ONNX Runtime, TensorRT, the
+    PyTorch interpreter of the graph) applies it, and in the metadata, so the runtime can report it.
+    """
+    from onnx import helper, numpy_helper
+
+    if not meta.get("decoded"):
+        raise ModelError("a chroma gain needs a model whose graph decodes ab (upgrade it first)")
+    graph = proto.graph
+    value = numpy_helper.from_array(np.array(gain, dtype=np.float32), CHROMA_GAIN)
+    existing = [i for i, t in enumerate(graph.initializer) if t.name == CHROMA_GAIN]
+    if existing:
+        graph.initializer[existing[0]].CopyFrom(value)
+    else:
+        ungained = "decoder/ungained"
+        for node in graph.node:
+            node.output[:] = [ungained if name == meta["output"] else name for name in node.output]
+        graph.initializer.append(value)
+        graph.node.append(helper.make_node("Mul", [ungained, CHROMA_GAIN], [meta["output"]]))
+    meta["chroma_gain"] = float(gain)
 
 
 def export_onnx(model: ColorUNet, path: Path, meta: dict) -> None:
@@ -120,8 +157,8 @@ def export_onnx(model: ColorUNet, path: Path, meta: dict) -> None:
 def decode_raw(raw: torch.Tensor, info) -> torch.Tensor:
     """The network's raw output (N, C, h, w) -> ab (N, 2, h, w) in PyTorch, as the graph should."""
     if info.head == "classification":
-        return annealed_mean(raw, torch.from_numpy(info.ab_bins), info.temperature)
-    return raw * info.ab_scale
+        return annealed_mean(raw, torch.from_numpy(info.ab_bins), info.temperature) * info.chroma_gain
+    return raw * (info.ab_scale * info.chroma_gain)
 
 
 def check_parity(model: ColorUNet, path: Path, seed: int = 0) -> float:
@@ -187,24 +224,47 @@ def set_render_size(src: Path, dst: Path, render_size: int) -> None:
     onnx.save(proto, str(dst))
 
 
+def set_chroma_gain(src: Path, dst: Path, gain: float) -> None:
+    """Rewrites the model so that its ab come out scaled by `gain` (replacing any earlier gain)."""
+    if not gain > 0:
+        raise ModelError(f"chroma gain must be positive, not {gain}")
+    proto = onnx.load(str(src))
+    props = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in props:
+        raise ModelError(f"{src} is not a vidcolor model (no '{METADATA_KEY}' metadata)")
+    meta = json.loads(props[METADATA_KEY])
+    apply_chroma_gain(proto, meta, gain)
+    onnx.helper.set_model_props(proto, {**props, METADATA_KEY: json.dumps(meta)})
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(dst))
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(
         prog="python -m vidcolor.training.export",
         description="Rewrite an exported vidcolor model without retraining it: move its ab decoding into the "
-        "graph (models exported before that change), or set its preferred render size.",
+        "graph (models exported before that change), set its preferred render size, or set its chroma gain.",
     )
     p.add_argument("model", type=Path)
     p.add_argument("--out", type=Path, help="where to write the rewritten model (default: in place)")
     p.add_argument("--render-size", type=int, help="set the preferred render size (short side, px) instead")
+    p.add_argument(
+        "--chroma-gain", type=float, help="set the factor the model's ab are multiplied by (replaces any earlier one)"
+    )
     args = p.parse_args(argv)
+    if args.render_size and args.chroma_gain:
+        p.error("give --render-size or --chroma-gain, not both")
     out = args.out or args.model
     staged = out.with_name(out.name + ".rewriting")
     try:
         if args.render_size:
             set_render_size(args.model, staged, args.render_size)
             message = f"render size {args.render_size}"
+        elif args.chroma_gain:
+            set_chroma_gain(args.model, staged, args.chroma_gain)
+            message = f"chroma gain {args.chroma_gain:g}"
         else:
             message = f"ab within {upgrade(args.model, staged):.5f} of the old decoding"
         staged.replace(out)

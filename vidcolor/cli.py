@@ -121,6 +121,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="checkpoint the run every this many seconds of video "
         f"(default {defaults.segment_seconds:g}); an interrupted run continues from there with --resume",
     )
+    p.add_argument(
+        "--saturation",
+        type=float,
+        default=defaults.saturation,
+        help="multiply the model's colour (CIE a/b) by this: 0 grey, below 1 more muted, above 1 more vivid "
+        f"(default {defaults.saturation:g}); the luma is kept either way",
+    )
     p.add_argument("--no-temporal", action="store_true", help="per-frame colour, no temporal smoothing")
     p.add_argument(
         "--temporal-strength",
@@ -169,6 +176,7 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         temporal=not args.no_temporal,
         temporal_strength=args.temporal_strength,
         render_size=args.render_size,
+        saturation=args.saturation,
         threads=args.threads,
         device=args.device,
         backend=args.backend,

@@ -15,6 +15,7 @@ from .torch_colour import COLOUR_DEVICES
 
 # Encoders whose quality is set by a constant rate factor and speed by a preset.
 CRF_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9")
+MAX_SATURATION = 4.0  # past this every colour leaves the gamut
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ColorizeOptions:
     temporal: bool = True  # temporal smoothing of colour (per-frame colour when False)
     temporal_strength: float = DEFAULT_STRENGTH  # weight of the colour carried along motion, [0, 1)
     render_size: int | None = None  # px, short side the model sees; None = the model's preference
+    saturation: float = 1.0  # the model's a/b are multiplied by this: below 1 muted, above 1 more vivid
     threads: int | None = None  # model threads on CPU; None = every core
     device: str = "auto"  # where the model runs: auto (a GPU if one can be used), cpu or cuda
     backend: str = "auto"  # model runtime: auto (fastest available), onnxruntime, tensorrt or torch
@@ -58,6 +60,8 @@ class ColorizeOptions:
             raise VidcolorError(f"frame rate must be positive, not {self.frame_rate}")
         if not self.segment_seconds > 0:
             raise VidcolorError(f"segment length must be positive, not {self.segment_seconds} s")
+        if not 0.0 <= self.saturation <= MAX_SATURATION:
+            raise VidcolorError(f"saturation must be between 0 and {MAX_SATURATION:g}, not {self.saturation}")
         if self.render_size is not None and self.render_size < 16:
             raise VidcolorError(f"render size must be at least 16 px, not {self.render_size}")
 

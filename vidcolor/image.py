@@ -34,6 +34,7 @@ def colorize_luma(
     guided: bool = True,
     render_size: int | None = None,
     keep_luma: bool = False,
+    saturation: float = 1.0,
 ) -> np.ndarray:
     """Y' (H, W) in [0, 1] -> R'G'B' (H, W, 3) in [0, 1] with that luma and the predicted colour.
 
@@ -43,7 +44,7 @@ def colorize_luma(
 
     h, w = colorizer.info.render_shape(*luma.shape, render_size)
     lightness = luma_to_lightness(cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA))
-    ab = colorizer.predict_ab(lightness[None])[0]
+    ab = colorizer.predict_ab(lightness[None])[0] * np.float32(saturation)
     cb, cr = chroma_from_lab(luma, ab_like(ab, luma_to_lightness(luma), guided), matrix)
     return (ycbcr_to_rgb_keeping_luma if keep_luma else ycbcr_to_rgb)(luma, cb, cr, matrix)
 
@@ -79,7 +80,7 @@ def colorize_image(
             alpha = image[..., 3]
         luma = rgb_to_luma(image[..., 2::-1].astype(np.float32) / peak)
     colorizer = load_colorizer(options.runtime_request())
-    rgb = colorize_luma(colorizer, luma, render_size=options.render_size, keep_luma=True)
+    rgb = colorize_luma(colorizer, luma, render_size=options.render_size, keep_luma=True, saturation=options.saturation)
     dtype, peak_out = image.dtype, peak
     if dst.suffix.lower() in EIGHT_BIT_ONLY and dtype == np.uint16:
         dtype, peak_out = np.dtype(np.uint8), 255.0

@@ -37,6 +37,7 @@ class ModelInfo:
     size_multiple: int  # input height and width must be multiples of this
     output_stride: int  # the output is this many times smaller than the input
     training: dict  # how the model was made: command, data, steps, revision
+    chroma_gain: float = 1.0  # ab are multiplied by this (inside the graph when it decodes ab itself)
 
     @classmethod
     def from_metadata(cls, meta: dict) -> ModelInfo:
@@ -62,6 +63,7 @@ class ModelInfo:
                 size_multiple=int(meta["size_multiple"]),
                 output_stride=int(meta["output_stride"]),
                 training=dict(meta.get("training", {})),
+                chroma_gain=float(meta.get("chroma_gain", 1.0)),
             )
         except KeyError as e:
             raise ModelError(f"model metadata lacks {e.args[0]!r}") from e

@@ -167,6 +167,7 @@ class _Job:
             "encoder_options": options.encoder_options(),
             "temporal_strength": options.temporal_strength if options.temporal else None,
             "render_size": options.render_size,
+            "saturation": options.saturation,
             "frame_rate": str(options.frame_rate) if options.frame_rate else None,
             "batch_size": options.batch_size,
             "segment_seconds": options.segment_seconds,
@@ -393,7 +394,10 @@ class _Job:
                     ]
                 )
                 keep = self.smoother is not None
-                for item, ab, lit in zip(group, self.colorizer.predict_ab(lightness), lightness):
+                predicted = self.colorizer.predict_ab(lightness)
+                if self.options.saturation != 1.0:
+                    predicted = predicted * np.float32(self.options.saturation)
+                for item, ab, lit in zip(group, predicted, lightness):
                     item.ab = ab
                     item.lightness = lit if keep else None
             yield batch
