@@ -55,6 +55,7 @@ def _to_ab(raw: torch.Tensor, head: str, bins: torch.Tensor, temperature: float)
 
 def train(options: TrainOptions) -> dict:
     """Train, export options.out, check ONNX parity; returns a summary (losses, timings)."""
+    revision = git_revision() or "unknown"  # the code that trains: read now, a commit during the run must not count
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     if options.threads:
@@ -209,7 +210,7 @@ def train(options: TrainOptions) -> dict:
         "gan_weight": options.gan_weight,
         "seed": options.seed,
         "best_val_loss": best[0],
-        "revision": git_revision() or "unknown",
+        "revision": revision,
         "machine": f"{platform.machine()} {device.type}",
         "train_seconds": round(time.perf_counter() - loop_start, 1),
     }
