@@ -39,17 +39,6 @@ def select(photos: list[Path], split: str) -> list[Path]:
     return list(photos)
 
 
-class _Gained:
-    """A colorizer whose ab are scaled to a different chroma gain than its model's."""
-
-    def __init__(self, inner, gain: float):
-        self.inner, self.info = inner, replace(inner.info, chroma_gain=gain)
-        self.factor = np.float32(gain / inner.info.chroma_gain)
-
-    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
-        return self.inner.predict_ab(lightness) * self.factor
-
-
 @dataclass
 class Scores:
     photos: int
@@ -74,8 +63,8 @@ def evaluate(
     colorizer = OnnxColorizer(model, threads=threads)
     if temperature is not None:
         colorizer.info = replace(colorizer.info, temperature=temperature)
-    if chroma_gain is not None:
-        colorizer = _Gained(colorizer, chroma_gain)
+    # A different gain is the model's ab scaled as `vidcolor --saturation` scales them.
+    saturation = 1.0 if chroma_gain is None else chroma_gain / colorizer.info.chroma_gain
     rows = []
     for path in photos:
         rgb8 = load_rgb(path, EVAL_SHORT_SIDE)
@@ -84,8 +73,8 @@ def evaluate(
         truth = rgb8.astype(np.float32) / 255
         luma = rgb_to_luma(truth)
         grey = np.repeat(luma[..., None], 3, axis=-1)
-        ours = colorize_luma(colorizer, luma)
-        unguided = colorize_luma(colorizer, luma, guided=False)
+        ours = colorize_luma(colorizer, luma, saturation=saturation)
+        unguided = colorize_luma(colorizer, luma, guided=False, saturation=saturation)
         rows.append(
             (
                 psnr(grey, truth),

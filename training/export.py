@@ -110,7 +110,7 @@ def apply_chroma_gain(proto: onnx.ModelProto, meta: dict, gain: float) -> None:
     A gain above 1 trades accuracy for vividness, and is how a model trained for accuracy (whose
     colours are the conditional mean, and so muted) is made as colourful as the true photos; see
     training/EXPERIMENTS.md. It lives in the graph, so every backend (ONNX Runtime, TensorRT, the
-    PyTorch interpreter of the graph) applies it, and in the metadata, so the runtime can report it.
+    PyTorch interpreter of the graph) applies it, and in the metadata, which records it.
     """
     from onnx import helper, numpy_helper
 

@@ -15,7 +15,7 @@ from .torch_colour import COLOUR_DEVICES
 
 # Encoders whose quality is set by a constant rate factor and speed by a preset.
 CRF_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9")
-MAX_SATURATION = 4.0  # past this every colour leaves the gamut
+MAX_SATURATION = 4.0  # catches typos: at 4x the model's colour most of it is already out of gamut and clips
 
 
 @dataclass(frozen=True)

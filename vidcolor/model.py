@@ -37,7 +37,7 @@ class ModelInfo:
     size_multiple: int  # input height and width must be multiples of this
     output_stride: int  # the output is this many times smaller than the input
     training: dict  # how the model was made: command, data, steps, revision
-    chroma_gain: float = 1.0  # ab are multiplied by this (inside the graph when it decodes ab itself)
+    chroma_gain: float = 1.0  # the graph multiplies its ab by this (only graphs that decode ab carry one)
 
     @classmethod
     def from_metadata(cls, meta: dict) -> ModelInfo:
