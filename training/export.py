@@ -179,17 +179,22 @@ def check_parity(model: ColorUNet, path: Path, seed: int = 0) -> float:
     return worst
 
 
+def _load(src: Path) -> tuple[onnx.ModelProto, dict, dict]:
+    """An exported model, its metadata properties and its vidcolor metadata, for rewriting."""
+    proto = onnx.load(str(src))
+    props = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in props:
+        raise ModelError(f"{src} is not a vidcolor model (no '{METADATA_KEY}' metadata)")
+    return proto, props, json.loads(props[METADATA_KEY])
+
+
 def upgrade(src: Path, dst: Path, seed: int = 0) -> float:
     """Rewrites a model exported before the decoder moved into the graph; the weights are kept.
 
     Returns the largest |ab| difference between the old model decoded by the runtime and the new
     graph, over a few random inputs; raises ModelError past the parity tolerance.
     """
-    proto = onnx.load(str(src))
-    props = {p.key: p.value for p in proto.metadata_props}
-    if METADATA_KEY not in props:
-        raise ModelError(f"{src} is not a vidcolor model (no '{METADATA_KEY}' metadata)")
-    meta = json.loads(props[METADATA_KEY])
+    proto, props, meta = _load(src)
     if meta.get("decoded"):
         raise ModelError(f"{src} already decodes ab in its graph")
     old_output = meta["output"]
@@ -216,9 +221,7 @@ def upgrade(src: Path, dst: Path, seed: int = 0) -> float:
 
 def set_render_size(src: Path, dst: Path, render_size: int) -> None:
     """Rewrites the model's preferred render size (its metadata only; the weights are kept)."""
-    proto = onnx.load(str(src))
-    props = {p.key: p.value for p in proto.metadata_props}
-    meta = json.loads(props[METADATA_KEY])
+    proto, props, meta = _load(src)
     meta["render_size"] = render_size
     onnx.helper.set_model_props(proto, {**props, METADATA_KEY: json.dumps(meta)})
     onnx.save(proto, str(dst))
@@ -228,11 +231,7 @@ def set_chroma_gain(src: Path, dst: Path, gain: float) -> None:
     """Rewrites the model so that its ab come out scaled by `gain` (replacing any earlier gain)."""
     if not gain > 0:
         raise ModelError(f"chroma gain must be positive, not {gain}")
-    proto = onnx.load(str(src))
-    props = {p.key: p.value for p in proto.metadata_props}
-    if METADATA_KEY not in props:
-        raise ModelError(f"{src} is not a vidcolor model (no '{METADATA_KEY}' metadata)")
-    meta = json.loads(props[METADATA_KEY])
+    proto, props, meta = _load(src)
     apply_chroma_gain(proto, meta, gain)
     onnx.helper.set_model_props(proto, {**props, METADATA_KEY: json.dumps(meta)})
     onnx.checker.check_model(proto)
@@ -254,15 +253,15 @@ def main(argv: list[str] | None = None) -> int:
         "--chroma-gain", type=float, help="set the factor the model's ab are multiplied by (replaces any earlier one)"
     )
     args = p.parse_args(argv)
-    if args.render_size and args.chroma_gain:
+    if args.render_size is not None and args.chroma_gain is not None:
         p.error("give --render-size or --chroma-gain, not both")
     out = args.out or args.model
     staged = out.with_name(out.name + ".rewriting")
     try:
-        if args.render_size:
+        if args.render_size is not None:
             set_render_size(args.model, staged, args.render_size)
             message = f"render size {args.render_size}"
-        elif args.chroma_gain:
+        elif args.chroma_gain is not None:
             set_chroma_gain(args.model, staged, args.chroma_gain)
             message = f"chroma gain {args.chroma_gain:g}"
         else:
