@@ -10,7 +10,7 @@ import pytest
 from conftest import packets_of, read_video
 
 from vidcolor import ColorizeOptions, colorize
-from vidcolor.errors import VidcolorError
+from vidcolor.errors import EncodeError, VidcolorError
 from vidcolor.formats import planar_format, plane_array
 
 
@@ -49,6 +49,48 @@ def test_variable_frame_rate_kept(make_video, tiny_model, tmp_path):
     times = _timestamps(before)
     assert len(set(np.diff([float(t) for t in times]).round(4))) > 1, "the input really is VFR"
     assert _timestamps(after) == times
+
+
+@pytest.mark.parametrize("codec", ["ffv1", "libx264"])
+def test_avi_holds_one_slot_per_frame_across_segments(make_video, tiny_model, tmp_path, codec):
+    """AVI has no timestamps: a frame's place in the file is its time. A run in several segments
+    comes out with every frame in its slot (no empty ones, nothing shifted) and the sound kept,
+    though the input's time base (1/12800) and its AAC's lead-in before the first frame are finer
+    than a slot."""
+    src = make_video(frames=30, time_base=Fraction(1, 12800), audio_tracks=1)
+    assert packets_of(src, "audio")[0][0][1] < 0, "the sound really starts before the picture"
+    dst = tmp_path / "out.avi"
+    stats = colorize(src, dst, model=tiny_model, codec=codec, segment_seconds=0.5)
+    before, _ = read_video(src)
+    with av.open(str(dst)) as container:
+        video = container.streams.video[0]
+        assert video.time_base == Fraction(1, 25)
+        assert video.frames == stats.frames == 30  # the file's index: one slot per frame
+        after = list(container.decode(video))
+    assert len(after) == 30
+    if codec == "ffv1":  # (FFmpeg guesses an h264 frame's time in AVI from its decode order)
+        assert _timestamps(after) == _timestamps(before)
+        assert all(np.array_equal(_luma(a), _luma(b)) for a, b in zip(after, before))
+    assert np.all(np.diff([f.pts for f in after]) == 1)
+    assert [p[0] for p in packets_of(dst, "audio")[0]] == [p[0] for p in packets_of(src, "audio")[0]]
+
+
+def test_avi_keeps_a_variable_frame_rate_as_empty_slots(make_video, tiny_model, tmp_path):
+    src = make_video(suffix=".mkv", codec="ffv1", frames=14, vfr=True)
+    dst = tmp_path / "out.avi"
+    colorize(src, dst, model=tiny_model, codec="ffv1", segment_seconds=0.3)
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert len(set(np.diff([float(t) for t in _timestamps(before)]).round(4))) > 1, "the input really is VFR"
+    assert _timestamps(after) == _timestamps(before)
+
+
+def test_avi_refuses_a_codec_it_cannot_hold_before_it_starts(make_video, tiny_model, tmp_path):
+    src = make_video(frames=6)
+    dst = tmp_path / "out.avi"
+    with pytest.raises(EncodeError, match="avi container cannot hold libx265"):
+        colorize(src, dst, model=tiny_model, codec="libx265")
+    assert not dst.exists()
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def transcode(src: Path, dst: Path, options: ColorizeOptions) -> tuple[int, tupl
     with open_input(src, decoder=options.decoder) as inp, av.open(str(dst), "w") as out:
         source = inp.streams.video[0]
         source.thread_type = "AUTO"
-        stream = setup_video_stream(out, source, options.codec, options.encoder_options())
+        stream = setup_video_stream(out, source, options.codec, options.encoder_options(), dst)
         frames = 0
         for frame in inp.decode(source):
             if not frames:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -274,11 +275,18 @@ def setup_video_stream(
     source: av.video.stream.VideoStream,
     codec: str,
     options: dict[str, str],
+    dst: Path,
 ) -> av.video.stream.VideoStream:
-    """The colorized video stream, configured from the input stream; frame geometry comes later.
+    """The colorized video stream for `dst`, written into `out` (dst itself or one of its segments),
+    configured from the input stream; frame geometry comes later.
 
     Interlaced input stays interlaced: the field order is kept, and encoders that code fields
     (x264, MPEG-2, ProRes) are told to (interlaced DCT and motion estimation)."""
+    if is_slot_container(dst) and out.format.name != SLOT_CONTAINERS[dst.suffix.lower()]:
+        # Writing a segment in another container: refuse now what dst's would refuse at the end.
+        with av.open(io.BytesIO(), "w", format=SLOT_CONTAINERS[dst.suffix.lower()]) as probe:
+            if codec not in probe.supported_codecs:
+                raise EncodeError(f"{dst}: the {probe.format.name} container cannot hold {codec} video")
     rate = frame_rate(source)
     field_order = source.codec_context.field_order if source.codec_context else 0
     interlaced = field_order in INTERLACED_FIELD_ORDERS
@@ -288,8 +296,13 @@ def setup_video_stream(
         stream = out.add_stream(codec, rate=rate, options=options)
     except (ValueError, av.FFmpegError) as e:
         raise EncodeError(f"encoder {codec!r} is not available: {e}") from e
-    stream.time_base = source.time_base
-    stream.codec_context.time_base = source.time_base
+    stream.time_base = stream.codec_context.time_base = output_time_base(source, dst)
+    if is_slot_container(dst):
+        # A frame's slot is its time, so frames are coded in display order: no B-frame reordering,
+        # which in AVI puts every frame `delay` slots late (FFmpeg's own x264 AVI shows frame 0 at
+        # 80 ms). And the stream headers go in the packets, as AVI wants; NUT asked for them apart.
+        stream.codec_context.max_b_frames = 0
+        stream.codec_context.flags &= ~GLOBAL_HEADER
     if interlaced:
         stream.codec_context.field_order = field_order
     if source.sample_aspect_ratio:
@@ -301,6 +314,39 @@ def setup_video_stream(
 def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
     """The stream's frame rate as announced or guessed (25 when it says nothing)."""
     return stream.average_rate or stream.guessed_rate or Fraction(25)
+
+
+# Containers that store a video as a run of frame slots, one per tick of the stream's time base,
+# without timestamps (AVI): the muxer fills every slot that has no frame with an empty one.
+SLOT_CONTAINERS = {".avi": "avi"}  # suffix: FFmpeg's name of the container
+SLOT_SEGMENT_SUFFIX = ".nut"  # what their segments are written in (see segment_suffix)
+GLOBAL_HEADER = 1 << 22  # AV_CODEC_FLAG_GLOBAL_HEADER: the stream headers in extradata, not in-band
+
+
+def is_slot_container(path: Path) -> bool:
+    return path.suffix.lower() in SLOT_CONTAINERS
+
+
+def segment_suffix(dst: Path) -> str:
+    """The container a run's segments of `dst` are written in: dst's own, except for a container of
+    frame slots: an AVI file carries no timestamps to join segments by (read back, every segment
+    started again at slot 0, and joining two failed), so those segments are NUT, which keeps the
+    encoder's packets as they are, with their timestamps."""
+    return SLOT_SEGMENT_SUFFIX if is_slot_container(dst) else dst.suffix
+
+
+def output_time_base(source: av.video.stream.VideoStream, dst: Path) -> Fraction:
+    """The time base the colorized video of `dst` is written in: the input's, except in a container of
+    frame slots, where it is one frame of the input's base rate (FFmpeg's r_frame_rate: the lowest
+    rate at which every timestamp falls on a tick), so that a variable-rate input keeps its timing
+    as empty slots where frames last longer. In the input's own time base a 25 fps reel from an
+    MP4 (1/12800, which the AVI muxer turned into 1/600) was written as 5,777 slots at 600 fps.
+    Unless that rate is unknown or below the average rate (two frames would share a slot): then
+    the input's."""
+    base, average = source.guessed_rate, source.average_rate
+    if is_slot_container(dst) and base and (not average or average <= base * Fraction(1001, 1000)):
+        return 1 / Fraction(base)
+    return source.time_base
 
 
 def copy_video_metadata(source: av.video.stream.VideoStream, target: av.video.stream.VideoStream) -> None:

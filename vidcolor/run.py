@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import logging
 import math
 import os
@@ -18,6 +19,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -34,10 +36,13 @@ from .media import (
     convert_subtitle,
     copy_video_metadata,
     frame_rate,
+    is_slot_container,
     is_subtitle_gap,
     open_input,
     open_output,
+    output_time_base,
     plan_streams,
+    segment_suffix,
     setup_video_stream,
     video_stream,
 )
@@ -499,10 +504,12 @@ class _Job:
 
     def open_segment(self) -> None:
         """Opens the next segment's file and encoder; the frame geometry is set by the first frame."""
-        name = self.checkpoint.segment_name(self.dst.suffix)
+        name = self.checkpoint.segment_name(segment_suffix(self.dst))
         container = open_output(self.checkpoint.part_path(name), self.dst)
         try:
-            stream = setup_video_stream(container, self.video, self.options.codec, self.options.encoder_options())
+            stream = setup_video_stream(
+                container, self.video, self.options.codec, self.options.encoder_options(), self.dst
+            )
         except BaseException:
             container.close()
             raise
@@ -568,9 +575,18 @@ class _Job:
             self.stats.dropped_streams = list(plan.dropped)
             out.metadata.update({k: v for k, v in inp.metadata.items() if k != "encoder"})
             copied = inp.demux(*[c.source for c in plan.copied.values()]) if plan.copied else iter(())
-            merged = heapq.merge(_timed(self._segment_packets(paths), 0), _timed(copied, 1), key=lambda p: p[:2])
+            ours, theirs = _timed(self._segment_packets(paths), 0), _timed(copied, 1)
+            slots = is_slot_container(self.dst)
+            if slots:
+                ours, theirs = _from_zero(ours, theirs)
+            merged = heapq.merge(ours, theirs, key=lambda p: p[:2])
             for _, from_input, packet in merged:
                 if not from_input:
+                    if slots and None not in (packet.pts, packet.dts) and packet.pts != packet.dts:
+                        raise EncodeError(
+                            f"{self.options.codec} reorders frames, which {self.dst.suffix} cannot time: "
+                            "use another --codec or container"
+                        )
                     packet.stream = video
                     out.mux(packet)
                 elif packet.size and not is_subtitle_gap(packet):
@@ -591,7 +607,7 @@ class _Job:
 
     def _output_video(self, out: av.container.OutputContainer, template: av.video.stream.VideoStream):
         stream = out.add_stream_from_template(template)
-        stream.time_base = self.video.time_base
+        stream.time_base = output_time_base(self.video, self.dst)
         # The muxer's frame rate (Matroska's default duration) comes from here, not from the template.
         stream.codec_context.framerate = frame_rate(self.video)
         copy_video_metadata(self.video, stream)
@@ -608,7 +624,42 @@ class _Job:
                         yield packet
 
 
-def _timed(packets: Iterator[av.Packet], tag: int) -> Iterator[tuple[float, int, av.Packet]]:
+Timed = tuple[float, int, av.Packet]  # (decode time in s, 0 for our video or 1 for a copied stream, packet)
+
+
+def _from_zero(ours: Iterator[Timed], theirs: Iterator[Timed]) -> tuple[Iterator[Timed], Iterator[Timed]]:
+    """Our video's and the copied streams' `_timed` packets, moved in time for a container of frame
+    slots, where every stream starts at 0: the first frame to slot 0 and the copied streams by the
+    same amount, or less if they would start before it. A frame after an empty first slot is read
+    back as at slot 0, the next at 2; and an MP3's lead-in (25 ms of encoder delay before the first
+    frame) made the muxer delay every stream, the frames by a whole slot. The sound then starts
+    with the picture, as in FFmpeg's own AVI files: the container has no way to start it earlier."""
+    first, first_theirs = next(ours, None), next(theirs, None)
+    if first is None:
+        return iter(()), iter(())
+    start = _seconds(first[2])
+    start_theirs = min(start, _seconds(first_theirs[2])) if first_theirs is not None else start
+    ours = _shifted(itertools.chain([first], ours), -start)
+    theirs = _shifted(itertools.chain([first_theirs], theirs) if first_theirs else iter(()), -start_theirs)
+    return ours, theirs
+
+
+def _seconds(packet: av.Packet) -> Fraction:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return Fraction(ts * packet.time_base) if ts is not None else Fraction(0)
+
+
+def _shifted(packets: Iterator[Timed], seconds: Fraction) -> Iterator[Timed]:
+    for time_s, tag, packet in packets:
+        ticks = round(seconds / packet.time_base)
+        if packet.pts is not None:
+            packet.pts += ticks
+        if packet.dts is not None:
+            packet.dts += ticks
+        yield time_s + float(seconds), tag, packet
+
+
+def _timed(packets: Iterator[av.Packet], tag: int) -> Iterator[Timed]:
     """(decode time in s, tag, packet); a packet without timestamps keeps the time of the one before."""
     last = float("-inf")
     for packet in packets:
