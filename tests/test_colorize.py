@@ -163,6 +163,89 @@ def test_ten_bit_stays_ten_bit(make_video, tiny_model, tmp_path, codec, suffix, 
     assert len(after) == 4 and _chroma_spread(after[0]) > 5 * 4
 
 
+@pytest.mark.parametrize(
+    "codec,suffix,expected",
+    [
+        ("mjpeg", ".mov", "yuv420p"),  # limited range, kept: FFmpeg calls it non-standard for JPEG
+        ("mpeg2video", ".mpg", "yuv420p"),  # its time base must be one frame
+        ("mpeg2video", ".ts", "yuv420p"),
+        ("dnxhd", ".mov", "yuv422p"),  # as DNxHR HQ: plain DNxHD takes a few broadcast sizes only
+        ("dnxhd", ".mxf", "yuv422p"),
+        ("libsvtav1", ".mkv", "yuv420p"),  # its segments are read by libdav1d, which has no encoder
+    ],
+)
+def test_archival_and_broadcast_codecs(make_video, tiny_model, tmp_path, codec, suffix, expected):
+    src = make_video(width=256, height=128, frames=8, time_base=Fraction(1, 12800), audio_tracks=1)
+    dst = tmp_path / f"out{suffix}"
+    stats = colorize(src, dst, model=tiny_model, codec=codec, segment_seconds=0.15)
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert stats.pixel_format == expected and after[0].format.name == expected
+    assert len(after) == 8 and _chroma_spread(after[0]) > 5
+    _assert_same_timing(after, before)
+    _assert_sound_kept(src, dst, stats)
+
+
+@pytest.mark.parametrize(
+    "suffix,codec",
+    [
+        (".mkv", "libx264"),  # Matroska keeps no decode times: the join failed (before 2026-11-29)
+        (".mkv", "libx265"),
+        (".webm", "libvpx-vp9"),
+        (".mp4", "libx264"),
+        (".mov", "prores_ks"),
+        (".ts", "libx264"),  # the join failed, and the sound was left out
+        (".mpg", "libx264"),  # the join failed
+        (".mpg", "mpeg2video"),
+        (".avi", "libx264"),
+    ],
+)
+def test_a_reel_of_many_segments_joins_in_every_container(make_video, tiny_model, tmp_path, suffix, codec):
+    """Every container, from a reel in several segments (a reel longer than --segment-seconds)."""
+    src = make_video(width=96, height=64, frames=30, time_base=Fraction(1, 12800), audio_tracks=1)
+    dst = tmp_path / f"out{suffix}"
+    stats = colorize(src, dst, model=tiny_model, codec=codec, segment_seconds=0.3)
+    assert stats.frames == 30
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert len(after) == 30
+    _assert_same_timing(after, before)
+    _assert_sound_kept(src, dst, stats)
+
+
+def _assert_sound_kept(src, dst, stats) -> None:
+    """The AAC sound copied, unless the container cannot hold it (WebM, MPEG-PS, MXF): then it is
+    left out with a warning and listed as dropped."""
+    if dst.suffix in (".webm", ".mpg", ".mxf"):
+        assert stats.dropped_streams == ["stream #1 (audio aac, und)"]
+    else:
+        assert len(packets_of(dst, "audio")[0]) == len(packets_of(src, "audio")[0]) > 0
+
+
+def _assert_same_timing(after: list, before: list) -> None:
+    """The same times up to a constant: containers that cannot start a stream before 0 delay all
+    of them by the sound's lead-in (Matroska, as FFmpeg does), MPEG-PS and TS add their mux delay.
+    MPEG-PS leaves some frames untimed (one PES packet can carry several; FFmpeg's own files too)."""
+    timed = [(a.pts * a.time_base, b.pts * b.time_base) for a, b in zip(after, before) if a.pts is not None]
+    assert len(timed) >= (2 if None in (a.pts for a in after) else len(before))
+    offsets = [float(a - b) for a, b in timed]
+    assert np.allclose(offsets, offsets[0], atol=1e-6) and 0 <= offsets[0] < 1
+
+
+def test_an_encoder_of_rgb_only_is_one_clear_error(make_video, tiny_model, tmp_path):
+    dst = tmp_path / "out.mov"
+    with pytest.raises(EncodeError, match="qtrle takes no planar Y'CbCr format"):
+        colorize(make_video(frames=3), dst, model=tiny_model, codec="qtrle")
+    assert not dst.exists()
+
+
+def test_a_codec_the_container_cannot_hold_is_named(make_video, tiny_model, tmp_path):
+    dst = tmp_path / "out.webm"
+    with pytest.raises(EncodeError, match="webm container cannot hold mpeg2video"):
+        colorize(make_video(frames=3), dst, model=tiny_model, codec="mpeg2video")
+    assert not dst.exists()
+
+
 def test_grey_pixel_format_gains_chroma_and_keeps_luma(make_video, tiny_model, tmp_path):
     src = make_video(suffix=".mkv", codec="ffv1", pix_fmt="gray", frames=3)
     dst = tmp_path / "out.mkv"

@@ -59,7 +59,7 @@ def _same_video(a, b) -> None:
             assert np.array_equal(pa, pb), f"frame at pts {pts} differs"
 
 
-@pytest.mark.parametrize("suffix,codec", [(".mkv", "ffv1"), (".mp4", "libx264")])
+@pytest.mark.parametrize("suffix,codec", [(".mkv", "ffv1"), (".mp4", "libx264"), (".mkv", "libx264")])
 def test_interrupted_run_resumes_to_the_same_output(make_video, tiny_model, tmp_path, suffix, codec):
     src = make_video(suffix, frames=60, width=96, height=64, audio_tracks=1, subtitles=True, options=GOP)
     options = dict(model=tiny_model, codec=codec, batch_size=4, segment_seconds=0.5)

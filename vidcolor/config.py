@@ -84,4 +84,8 @@ class ColorizeOptions:
             return {"crf": str(self.crf)}
         if self.codec == "prores_ks":
             return {"profile": "3"}  # ProRes 422 HQ (4444 is chosen by the 4:4:4 pixel format)
+        if self.codec == "mjpeg":
+            # Limited-range Y'CbCr, so that luma stays the input's: FFmpeg calls it non-standard for
+            # JPEG, writes it with a marker its decoder reads, and refuses it without this.
+            return {"strict": "unofficial"}
         return {}

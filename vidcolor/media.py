@@ -170,8 +170,11 @@ def video_stream(container: av.container.InputContainer, src: Path) -> av.video.
 
 def open_output(temp: Path, dst: Path) -> av.container.OutputContainer:
     """Opens the temporary file that becomes `dst`; the container is chosen by dst's extension."""
+    # A NUT segment keeps the times it is given: left to itself it would move a segment that starts
+    # before 0 (an input's first frame can) later, and not the others.
+    options = {"avoid_negative_ts": "disabled"} if temp.suffix == SLOT_SEGMENT_SUFFIX else {}
     try:
-        return av.open(str(temp), "w")
+        return av.open(str(temp), "w", options=options)
     except ValueError as e:
         raise OutputError(f"{dst}: no known container for the extension '{dst.suffix}' (use .mp4, .mkv, .mov)") from e
     except av.FFmpegError as e:
@@ -231,7 +234,7 @@ def plan_streams(
                 plan.copied[stream.index] = CopiedStream(stream, target, f"{codec}->{target_codec}")
                 log.info("converting %s to %s (text only, lossless)", _describe(stream), target_codec)
                 continue
-        if codec is not None and codec not in supported and stream.type != "data":
+        if codec is not None and codec not in supported and stream.type != "data" and not _takes(out, stream):
             plan.dropped.append(_describe(stream))
             log.warning("leaving out %s: the %s container cannot hold it", _describe(stream), out.format.name)
             continue
@@ -244,6 +247,19 @@ def plan_streams(
         target.metadata.update(stream.metadata)
         plan.copied[stream.index] = CopiedStream(stream, target)
     return video, plan
+
+
+def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
+    """Whether a container like `out` writes its header with a copy of `stream` in it. PyAV's
+    `supported_codecs` lists only the codecs a muxer vouches for, and MPEG-TS and MPEG-PS vouch
+    for none but their own video: MP3 and AC-3 sound, which they hold, were left out."""
+    with av.open(io.BytesIO(), "w", format=out.format.name) as probe:
+        try:
+            probe.add_stream_from_template(stream)
+            probe.start_encoding()
+        except (ValueError, av.FFmpegError):
+            return False
+    return True
 
 
 def _subtitle_text(payload: bytes, codec: str) -> bytes:
@@ -270,6 +286,20 @@ def convert_subtitle(packet: av.Packet, conversion: str) -> av.Packet:
     return converted
 
 
+# Encoders whose time base must be one frame (MPEG-1/2 code the frame rate, from a short list).
+FRAME_RATE_ENCODERS = frozenset({"mpeg1video", "mpeg2video"})
+# DNxHR, the resolution-independent DNxHD, by the pixel format it is given (8-bit 4:2:2 high quality,
+# 10-bit 4:2:2, 4:4:4); without a DNxHR profile DNxHD takes a few broadcast sizes and bit rates only.
+DNXHR_PROFILES = {"yuv422p": "dnxhr_hq", "yuv422p10le": "dnxhr_hqx", "yuv444p10le": "dnxhr_444"}
+
+
+def format_options(codec: str, pix_fmt: str) -> dict[str, str]:
+    """Encoder options that depend on the pixel format chosen for the first frame."""
+    if codec == "dnxhd" and pix_fmt in DNXHR_PROFILES:
+        return {"profile": DNXHR_PROFILES[pix_fmt]}
+    return {}
+
+
 def setup_video_stream(
     out: av.container.OutputContainer,
     source: av.video.stream.VideoStream,
@@ -282,11 +312,6 @@ def setup_video_stream(
 
     Interlaced input stays interlaced: the field order is kept, and encoders that code fields
     (x264, MPEG-2, ProRes) are told to (interlaced DCT and motion estimation)."""
-    if is_slot_container(dst) and out.format.name != SLOT_CONTAINERS[dst.suffix.lower()]:
-        # Writing a segment in another container: refuse now what dst's would refuse at the end.
-        with av.open(io.BytesIO(), "w", format=SLOT_CONTAINERS[dst.suffix.lower()]) as probe:
-            if codec not in probe.supported_codecs:
-                raise EncodeError(f"{dst}: the {probe.format.name} container cannot hold {codec} video")
     rate = frame_rate(source)
     field_order = source.codec_context.field_order if source.codec_context else 0
     interlaced = field_order in INTERLACED_FIELD_ORDERS
@@ -295,14 +320,27 @@ def setup_video_stream(
     try:
         stream = out.add_stream(codec, rate=rate, options=options)
     except (ValueError, av.FFmpegError) as e:
+        if codec in av.codecs_available:
+            raise EncodeError(f"{dst}: the {out.format.name} container cannot hold {codec} video") from e
         raise EncodeError(f"encoder {codec!r} is not available: {e}") from e
+    final = remuxed_container(dst)
+    if final and out.format.name != final:
+        # A segment for another container: refuse now what that one would refuse at the end.
+        with av.open(io.BytesIO(), "w", format=final) as probe:
+            try:
+                probe.add_stream(codec)
+            except ValueError as e:
+                raise EncodeError(f"{dst}: the {final} container cannot hold {codec} video") from e
+        if final in SLOT_CONTAINERS:
+            stream.codec_context.flags &= ~GLOBAL_HEADER
     stream.time_base = stream.codec_context.time_base = output_time_base(source, dst)
+    if codec in FRAME_RATE_ENCODERS:
+        stream.time_base = stream.codec_context.time_base = 1 / Fraction(source.guessed_rate or rate)
     if is_slot_container(dst):
         # A frame's slot is its time, so frames are coded in display order: no B-frame reordering,
         # which in AVI puts every frame `delay` slots late (FFmpeg's own x264 AVI shows frame 0 at
-        # 80 ms). And the stream headers go in the packets, as AVI wants; NUT asked for them apart.
+        # 80 ms).
         stream.codec_context.max_b_frames = 0
-        stream.codec_context.flags &= ~GLOBAL_HEADER
     if interlaced:
         stream.codec_context.field_order = field_order
     if source.sample_aspect_ratio:
@@ -316,23 +354,38 @@ def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
     return stream.average_rate or stream.guessed_rate or Fraction(25)
 
 
-# Containers that store a video as a run of frame slots, one per tick of the stream's time base,
-# without timestamps (AVI): the muxer fills every slot that has no frame with an empty one.
-SLOT_CONTAINERS = {".avi": "avi"}  # suffix: FFmpeg's name of the container
-SLOT_SEGMENT_SUFFIX = ".nut"  # what their segments are written in (see segment_suffix)
+# Containers whose files do not give back the timestamps they were written with: AVI has none (it
+# stores a video as a run of frame slots, one per tick of the time base, and fills every slot
+# without a frame with an empty one), MPEG-TS and MPEG-PS shift them by their mux delay. Read
+# back, segments in these started again at 0 or moved, and joining them failed. A run's segments
+# for them are written in another container and remuxed into theirs at the end: for AVI in NUT,
+# which keeps the packets as the encoder made them (stream headers in-band, as AVI wants them;
+# AVI's frames are not reordered, so NUT's lack of decode times does not matter), for MPEG-TS and
+# MPEG-PS in MOV, which keeps the decode times of reordered frames.
+REMUXED_CONTAINERS = {
+    ".avi": "avi", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts", ".mpg": "mpeg", ".mpeg": "mpeg",
+}  # fmt: skip
+SLOT_CONTAINERS = frozenset({"avi"})
+SLOT_SEGMENT_SUFFIX = ".nut"
+REMUXED_SEGMENT_SUFFIX = ".mov"
+ANNEXB_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}  # length-prefixed units to start codes
 GLOBAL_HEADER = 1 << 22  # AV_CODEC_FLAG_GLOBAL_HEADER: the stream headers in extradata, not in-band
 
 
+def remuxed_container(path: Path) -> str | None:
+    """FFmpeg's name of `path`'s container when a run's segments for it are another's, else None."""
+    return REMUXED_CONTAINERS.get(path.suffix.lower())
+
+
 def is_slot_container(path: Path) -> bool:
-    return path.suffix.lower() in SLOT_CONTAINERS
+    return remuxed_container(path) in SLOT_CONTAINERS
 
 
 def segment_suffix(dst: Path) -> str:
-    """The container a run's segments of `dst` are written in: dst's own, except for a container of
-    frame slots: an AVI file carries no timestamps to join segments by (read back, every segment
-    started again at slot 0, and joining two failed), so those segments are NUT, which keeps the
-    encoder's packets as they are, with their timestamps."""
-    return SLOT_SEGMENT_SUFFIX if is_slot_container(dst) else dst.suffix
+    """The container a run's segments of `dst` are written in: dst's own, or another (see above)."""
+    if is_slot_container(dst):
+        return SLOT_SEGMENT_SUFFIX
+    return REMUXED_SEGMENT_SUFFIX if remuxed_container(dst) else dst.suffix
 
 
 def output_time_base(source: av.video.stream.VideoStream, dst: Path) -> Fraction:

@@ -23,6 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.bitstream
 import numpy as np
 
 from .backends import RuntimeRequest, cuda_device_count, load_colorizer
@@ -32,9 +33,11 @@ from .config import ColorizeOptions
 from .errors import EncodeError, InputError
 from .formats import PlanarFormat, matrix_name, output_format, planar_format, plane_array
 from .media import (
+    ANNEXB_FILTERS,
     check_paths,
     convert_subtitle,
     copy_video_metadata,
+    format_options,
     frame_rate,
     is_slot_container,
     is_subtitle_gap,
@@ -42,6 +45,7 @@ from .media import (
     open_output,
     output_time_base,
     plan_streams,
+    remuxed_container,
     segment_suffix,
     setup_video_stream,
     video_stream,
@@ -441,7 +445,10 @@ class _Job:
         frame, fmt = item.frame, item.fmt
         if self.out_fmt is None:
             size = (frame.width, frame.height)
-            self.out_fmt, self.stats.luma_exact = output_format(self.options.codec, fmt, size)
+            try:
+                self.out_fmt, self.stats.luma_exact = output_format(self.options.codec, fmt, size)
+            except ValueError as e:
+                raise EncodeError(f"{e}: vidcolor writes Y'CbCr, so that luma stays the input's") from e
             if not self.stats.luma_exact:
                 log.warning(
                     "%s cannot hold %d-bit luma; writing %s (luma rounded)",
@@ -519,6 +526,7 @@ class _Job:
         ctx = stream.codec_context
         ctx.width, ctx.height = first.width, first.height
         ctx.pix_fmt = first.format.name
+        ctx.options = {**ctx.options, **format_options(self.options.codec, first.format.name)}
         ctx.color_range = first.color_range
         ctx.colorspace = first.colorspace
         ctx.color_primaries = first.color_primaries
@@ -575,7 +583,7 @@ class _Job:
             self.stats.dropped_streams = list(plan.dropped)
             out.metadata.update({k: v for k, v in inp.metadata.items() if k != "encoder"})
             copied = inp.demux(*[c.source for c in plan.copied.values()]) if plan.copied else iter(())
-            ours, theirs = _timed(self._segment_packets(paths), 0), _timed(copied, 1)
+            ours, theirs = _timed(self._segment_packets(paths, video), 0), _timed(copied, 1)
             slots = is_slot_container(self.dst)
             if slots:
                 ours, theirs = _from_zero(ours, theirs)
@@ -606,7 +614,12 @@ class _Job:
                 pass  # already failing; the caller removes the file
 
     def _output_video(self, out: av.container.OutputContainer, template: av.video.stream.VideoStream):
-        stream = out.add_stream_from_template(template)
+        try:
+            stream = out.add_stream_from_template(template)
+        except av.codec.codec.UnknownCodecError:
+            # PyAV names the new stream's codec after the segment's decoder, and some decoders have
+            # no encoder of that name (libdav1d, AV1's); a copy of the context does for remuxing.
+            stream = out.add_stream_from_template(template, opaque=True)
         stream.time_base = output_time_base(self.video, self.dst)
         # The muxer's frame rate (Matroska's default duration) comes from here, not from the template.
         stream.codec_context.framerate = frame_rate(self.video)
@@ -615,13 +628,61 @@ class _Job:
             stream.set_display_rotation(self.rotation)
         return stream
 
-    @staticmethod
-    def _segment_packets(paths: list[Path]) -> Iterator[av.Packet]:
+    def _segment_packets(self, paths: list[Path], video: av.video.stream.VideoStream) -> Iterator[av.Packet]:
+        """The segments' video packets, for `video` in OUTPUT, each with its decode time."""
+        return _with_decode_times(self._segment_reads(paths, video), frame_rate(self.video))
+
+    def _segment_reads(self, paths: list[Path], video: av.video.stream.VideoStream) -> Iterator[av.Packet]:
+        """The segments' video packets as read. Segments in MOV for an MPEG-PS or TS OUTPUT hold
+        H.264 and HEVC with length-prefixed units; those want start codes (MPEG-TS's muxer converts
+        them itself; MPEG-PS's wrote them as they were, unplayable)."""
         for path in paths:
             with av.open(str(path)) as segment:
-                for packet in segment.demux(segment.streams.video[0]):
-                    if packet.size:
-                        yield packet
+                stream = segment.streams.video[0]
+                packets = (packet for packet in segment.demux(stream) if packet.size)
+                annexb = ANNEXB_FILTERS.get(stream.codec_context.codec.canonical_name)
+                if annexb and path.suffix != self.dst.suffix and remuxed_container(self.dst):
+                    bsf = av.bitstream.BitStreamFilterContext(annexb, stream, video)
+                    packets = (p for packet in itertools.chain(packets, [None]) for p in bsf.filter(packet))
+                yield from packets
+
+
+def _with_decode_times(packets: Iterator[av.Packet], rate: Fraction) -> Iterator[av.Packet]:
+    """The segments' packets, with the decode times that Matroska and NUT do not store put back.
+    They derive them from the presentation times, which leaves none for the first packets of
+    each segment when frames are reordered (the encoder's delay: 2 for x264), and the muxer's own
+    guess went back in time: a Matroska reel of two segments or more with x264 failed at the
+    join. Each gets a frame (at `rate`) less than the next packet's, never more than its own
+    presentation time nor as little as the packet's before; a segment too short to have one of
+    its own is timed as the encoder does: the presentation times in order, as many frames late
+    as its deepest reordering."""
+    last: Fraction | None = None  # decode time in seconds of the packet before
+    waiting: list[av.Packet] = []
+    for packet in itertools.chain(packets, [None]):
+        if packet is not None and packet.dts is None and packet.pts is not None:
+            waiting.append(packet)
+            continue
+        if waiting:
+            base = waiting[0].time_base
+            step = max(1, round(1 / (rate * base)))
+            if packet is not None:
+                top = round(packet.dts * packet.time_base / base)
+                times = [top - back * step for back in range(len(waiting), 0, -1)]
+            else:
+                order = sorted(p.pts for p in waiting)
+                late = max(i - order.index(p.pts) for i, p in enumerate(waiting))
+                times = [order[i - late] if i >= late else order[0] - (late - i) * step for i in range(len(waiting))]
+            for earlier, dts in zip(waiting, times):
+                earlier.dts = min(dts, earlier.pts)
+                if last is not None and earlier.dts * base <= last:
+                    earlier.dts = int(last / base) + 1
+                last = earlier.dts * base
+            yield from waiting
+            waiting.clear()
+        if packet is not None:
+            if packet.dts is not None:
+                last = packet.dts * packet.time_base
+            yield packet
 
 
 Timed = tuple[float, int, av.Packet]  # (decode time in s, 0 for our video or 1 for a copied stream, packet)
