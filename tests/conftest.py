@@ -31,6 +31,8 @@ class VideoSpec:
     codec: str = "libx264"
     audio_tracks: int = 0
     audio_languages: tuple[str, ...] = ()
+    audio_codec: str | None = None  # default: AAC, FLAC in Matroska
+    audio_channels: int = 1
     subtitles: bool = False
     vfr: bool = False  # irregular frame durations
     time_base: Fraction | None = None
@@ -77,7 +79,8 @@ def write_video(path: Path, spec: VideoSpec) -> Path:
         stream.set_display_rotation(spec.rotation)
     audio_streams = []
     for i in range(spec.audio_tracks):
-        a = container.add_stream("aac" if path.suffix != ".mkv" else "flac", rate=48000, layout="mono")
+        codec = spec.audio_codec or ("aac" if path.suffix != ".mkv" else "flac")
+        a = container.add_stream(codec, rate=48000, layout="mono" if spec.audio_channels == 1 else "stereo")
         if i < len(spec.audio_languages):
             a.metadata["language"] = spec.audio_languages[i]
         audio_streams.append(a)
@@ -112,8 +115,9 @@ def write_video(path: Path, spec: VideoSpec) -> Path:
         t = np.arange(samples) / 48000
         tone = (0.2 * np.sin(2 * np.pi * (220 + 110 * track) * t)).astype(np.float32)
         for start in range(0, samples, 1024):
-            chunk = tone[start : start + 1024]
-            aframe = av.AudioFrame.from_ndarray(chunk[None], format="fltp", layout="mono")
+            chunk = np.repeat(tone[None, start : start + 1024], spec.audio_channels, axis=0)
+            layout = "mono" if spec.audio_channels == 1 else "stereo"
+            aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
             aframe.sample_rate, aframe.pts, aframe.time_base = 48000, start, Fraction(1, 48000)
             for packet in a.encode(aframe):
                 container.mux(packet)

@@ -222,6 +222,23 @@ def _assert_sound_kept(src, dst, stats) -> None:
         assert len(packets_of(dst, "audio")[0]) == len(packets_of(src, "audio")[0]) > 0
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_pcm_without_channel_positions_is_copied_into_mp4(make_video, tiny_model, tmp_path, suffix):
+    """Stereo PCM read from an AVI has two channels and no layout, which MP4 and MOV refused: the
+    sound was left out. It gets FFmpeg's usual layout for two channels; the samples are the same."""
+    pcm = dict(audio_tracks=1, audio_codec="pcm_s16le", audio_channels=2)
+    src = make_video(suffix=".avi", codec="mjpeg", pix_fmt="yuvj420p", **pcm)
+    with av.open(str(src)) as c:
+        assert c.streams.audio[0].codec_context.layout.name == "2 channels", "the input really has no layout"
+    dst = tmp_path / f"out{suffix}"
+    stats = colorize(src, dst, model=tiny_model)
+    assert stats.dropped_streams == []
+    with av.open(str(dst)) as c:
+        assert c.streams.audio[0].codec_context.layout.name == "stereo"
+    samples = [b"".join(data for data, _ in packets_of(path, "audio")[0]) for path in (src, dst)]
+    assert samples[0] == samples[1] != b""
+
+
 def _assert_same_timing(after: list, before: list) -> None:
     """The same times up to a constant: containers that cannot start a stream before 0 delay all
     of them by the sound's lead-in (Matroska, as FFmpeg does), MPEG-PS and TS add their mux delay.
@@ -230,6 +247,18 @@ def _assert_same_timing(after: list, before: list) -> None:
     assert len(timed) >= (2 if None in (a.pts for a in after) else len(before))
     offsets = [float(a - b) for a, b in timed]
     assert np.allclose(offsets, offsets[0], atol=1e-6) and 0 <= offsets[0] < 1
+
+
+def test_webm_gets_its_own_encoder_when_none_is_named(make_video, tiny_model, tmp_path):
+    """`vidcolor in.webm out.webm` failed: the default encoder, libx264, cannot go in WebM."""
+    src = make_video(frames=4)
+    stats = colorize(src, tmp_path / "out.webm", model=tiny_model)
+    assert stats.codec == "libvpx-vp9"
+    with av.open(str(tmp_path / "out.webm")) as c:
+        assert c.streams.video[0].codec_context.name == "vp9"
+    assert colorize(src, tmp_path / "out.mkv", model=tiny_model).codec == "libx264"
+    with pytest.raises(EncodeError, match="webm container cannot hold libx264"):  # named: never swapped
+        colorize(src, tmp_path / "named.webm", model=tiny_model, codec="libx264")
 
 
 def test_an_encoder_of_rgb_only_is_one_clear_error(make_video, tiny_model, tmp_path):

@@ -16,7 +16,7 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import numpy as np
 from .cli import add_run_options, options_from_args
 from .config import ColorizeOptions
 from .errors import VidcolorError
-from .media import open_input, setup_video_stream
+from .media import DEFAULT_CODEC, default_codec, open_input, setup_video_stream
 from .model import probe_lightness
 from .provenance import git_revision, library_versions, machine
 
@@ -64,6 +64,7 @@ class BenchResult:
 def transcode(src: Path, dst: Path, options: ColorizeOptions) -> tuple[int, tuple[int, int]]:
     """Decodes the first video stream of `src` and encodes it to `dst` with vidcolor's encoder settings
     (video only); returns the number of frames and their (width, height)."""
+    options = replace(options, codec=options.codec or default_codec(dst))
     with open_input(src, decoder=options.decoder) as inp, av.open(str(dst), "w") as out:
         source = inp.streams.video[0]
         source.thread_type = "AUTO"
@@ -101,6 +102,7 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
     """Times a plain transcode of `clip`, then vidcolor on it with the same encoder settings."""
     from .run import colorize
 
+    options = replace(options, codec=options.codec or DEFAULT_CODEC)  # what a .mp4 gets
     suffix = ".mkv" if options.codec == "ffv1" else ".mp4"
     started = time.perf_counter()
     frames, size = transcode(clip, work / f"plain{suffix}", options)

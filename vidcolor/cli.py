@@ -72,7 +72,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--model", type=Path, default=defaults.model, help="ONNX model from vidcolor-train (default: bundled)"
     )
     p.add_argument(
-        "--codec", default=defaults.codec, help="video encoder: libx264 (default), libx265, ffv1, prores_ks, ..."
+        "--codec",
+        default=defaults.codec,
+        help="video encoder: libx264 (default; the container's own where it cannot hold H.264, as VP9 in "
+        ".webm), libx265, ffv1, prores_ks, ...",
     )
     p.add_argument("--crf", type=int, default=defaults.crf, help="constant rate factor for x264/x265 (default 18)")
     p.add_argument("--preset", default=defaults.preset, help="encoder preset for x264/x265 (default medium)")

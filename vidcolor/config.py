@@ -21,7 +21,7 @@ MAX_SATURATION = 4.0  # catches typos: at 4x the model's colour most of it is al
 @dataclass(frozen=True)
 class ColorizeOptions:
     model: Path = DEFAULT_MODEL  # ONNX model made by vidcolor-train
-    codec: str = "libx264"  # video encoder
+    codec: str | None = None  # video encoder; None: libx264, or the container's own if it cannot hold H.264
     crf: int = 18  # constant rate factor for CRF_CODECS; lower is better quality
     preset: str = "medium"  # encoder speed preset (libx264/libx265)
     batch_size: int = 8  # frames per model call

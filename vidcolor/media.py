@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import struct
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -245,8 +246,18 @@ def plan_streams(
             log.warning("leaving out %s: %s", _describe(stream), e)
             continue
         target.metadata.update(stream.metadata)
+        if stream.type == "audio" and all(c.name == "NONE" for c in stream.codec_context.layout.channels):
+            # Channels without positions (PCM from an AVI or WAV): MP4 and MOV refuse them, so they get
+            # FFmpeg's usual layout for their number, as `ffmpeg` guesses it. The samples are untouched.
+            guess = DEFAULT_LAYOUTS.get(stream.codec_context.channels)
+            if guess:
+                target.codec_context.layout = guess
         plan.copied[stream.index] = CopiedStream(stream, target)
     return video, plan
+
+
+# FFmpeg's default channel layout for each number of channels (av_channel_layout_default).
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0(side)", 6: "5.1(side)", 7: "6.1", 8: "7.1"}
 
 
 def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
@@ -284,6 +295,25 @@ def convert_subtitle(packet: av.Packet, conversion: str) -> av.Packet:
     converted.pts, converted.dts, converted.duration = packet.pts, packet.dts, packet.duration
     converted.time_base = packet.time_base
     return converted
+
+
+DEFAULT_CODEC = "libx264"
+
+
+def default_codec(dst: Path) -> str:
+    """The encoder for `dst` when none is named: libx264, unless dst's container cannot hold H.264;
+    then the container's own (WebM: VP9, as `ffmpeg` chooses)."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            probe = av.open(str(Path(folder) / f"probe{dst.suffix}"), "w")
+        except ValueError:
+            return DEFAULT_CODEC  # an unknown container: open_output says so
+        with probe:
+            try:
+                probe.add_stream(DEFAULT_CODEC)
+            except ValueError:
+                return av.Codec(probe.default_video_codec, "w").name
+    return DEFAULT_CODEC
 
 
 # Encoders whose time base must be one frame (MPEG-1/2 code the frame rate, from a short list).

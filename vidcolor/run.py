@@ -37,6 +37,7 @@ from .media import (
     check_paths,
     convert_subtitle,
     copy_video_metadata,
+    default_codec,
     format_options,
     frame_rate,
     is_slot_container,
@@ -129,6 +130,8 @@ class _Job:
     """One run's state shared by its stages."""
 
     def __init__(self, src: Path, dst: Path, options: ColorizeOptions, part: Part | None = None, model: bool = True):
+        if options.codec is None:
+            options = replace(options, codec=default_codec(dst))
         self.options = options
         self.src, self.dst, self.part = src, dst, part
         self.stats = RunStats(input=str(src), output=str(dst), codec=options.codec, model=str(options.model))
