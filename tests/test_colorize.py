@@ -7,7 +7,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import packets_of, read_video
+from conftest import packets_of, read_video, run_cli
 
 from vidcolor import ColorizeOptions, colorize
 from vidcolor.errors import EncodeError, VidcolorError
@@ -259,6 +259,14 @@ def test_webm_gets_its_own_encoder_when_none_is_named(make_video, tiny_model, tm
     assert colorize(src, tmp_path / "out.mkv", model=tiny_model).codec == "libx264"
     with pytest.raises(EncodeError, match="webm container cannot hold libx264"):  # named: never swapped
         colorize(src, tmp_path / "named.webm", model=tiny_model, codec="libx264")
+
+
+@pytest.mark.parametrize("codec", ["libx265", "libsvtav1"])
+def test_quiet_means_quiet_with_encoders_that_print_their_own_settings(make_video, tiny_model, tmp_path, codec):
+    src = make_video(width=64, height=64, frames=3)
+    result = run_cli(str(src), str(tmp_path / "out.mkv"), "--codec", codec, "--model", str(tiny_model), "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
 
 
 def test_an_encoder_of_rgb_only_is_one_clear_error(make_video, tiny_model, tmp_path):

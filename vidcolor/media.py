@@ -347,6 +347,12 @@ def setup_video_stream(
     interlaced = field_order in INTERLACED_FIELD_ORDERS
     if interlaced and codec in FIELD_CODING_ENCODERS:
         options = {**options, "flags": "+ildct+ilme"}
+    # x265 and SVT-AV1 print their settings to stderr themselves, past FFmpeg's logging (and through
+    # the progress bar): errors only. SVT-AV1 reads its level from the environment; one set wins.
+    if codec == "libx265":
+        options = {"x265-params": "log-level=error", **options}
+    if codec == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")
     try:
         stream = out.add_stream(codec, rate=rate, options=options)
     except (ValueError, av.FFmpegError) as e:
