@@ -213,6 +213,18 @@ def test_a_reel_of_many_segments_joins_in_every_container(make_video, tiny_model
     _assert_sound_kept(src, dst, stats)
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".ts"])
+def test_a_variable_frame_rate_reel_of_many_segments_keeps_its_times(make_video, tiny_model, tmp_path, suffix):
+    """Reordered frames (x264) at a variable frame rate, joined from several segments."""
+    src = make_video(suffix=".mkv", frames=40, vfr=True)
+    dst = tmp_path / f"out{suffix}"
+    colorize(src, dst, model=tiny_model, segment_seconds=0.3)
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert len(after) == 40
+    _assert_same_timing(after, before)
+
+
 def _assert_sound_kept(src, dst, stats) -> None:
     """The AAC sound copied, unless the container cannot hold it (WebM, MPEG-PS, MXF): then it is
     left out with a warning and listed as dropped."""
