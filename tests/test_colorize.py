@@ -340,6 +340,28 @@ def test_audio_tracks_copied_byte_for_byte(make_video, tiny_model, tmp_path):
         assert [s.language for s in c.streams.audio] == ["eng", "fra"]
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_stream_roles_kept(make_video, tiny_model, tmp_path, suffix):
+    """Dispositions were dropped: a forced subtitle became optional, a commentary track a main one,
+    an MP4's cover art a one-frame video track."""
+    made = make_video(frames=10, audio_tracks=2, subtitles=True)
+    src = tmp_path / "roles.mp4"
+    roles = {1: av.stream.Disposition.default, 2: av.stream.Disposition.comment, 3: av.stream.Disposition.forced}
+    with av.open(str(made)) as inp, av.open(str(src), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for index, role in roles.items():
+            streams[index].disposition = role
+        for packet in inp.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    dst = tmp_path / f"out{suffix}"
+    colorize(src, dst, model=tiny_model)
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        assert [s.disposition for s in b.streams] == [s.disposition for s in a.streams]
+        assert b.streams[2].disposition == av.stream.Disposition.comment
+
+
 def test_subtitles_copied(make_video, tiny_model, tmp_path):
     src = make_video(frames=10, subtitles=True)
     dst = tmp_path / "out.mp4"

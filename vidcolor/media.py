@@ -232,6 +232,7 @@ def plan_streams(
                 target = out.add_mux_stream(target_codec)
                 target.time_base = stream.time_base
                 target.metadata.update(stream.metadata)
+                target.disposition = stream.disposition
                 plan.copied[stream.index] = CopiedStream(stream, target, f"{codec}->{target_codec}")
                 log.info("converting %s to %s (text only, lossless)", _describe(stream), target_codec)
                 continue
@@ -246,6 +247,8 @@ def plan_streams(
             log.warning("leaving out %s: %s", _describe(stream), e)
             continue
         target.metadata.update(stream.metadata)
+        # Its role too: default, forced (subtitles), commentary, cover art (a picture, not a video track).
+        target.disposition = stream.disposition
         if stream.type == "audio" and all(c.name == "NONE" for c in stream.codec_context.layout.channels):
             # Channels without positions (PCM from an AVI or WAV): MP4 and MOV refuse them, so they get
             # FFmpeg's usual layout for their number, as `ffmpeg` guesses it. The samples are untouched.
@@ -439,11 +442,12 @@ def output_time_base(source: av.video.stream.VideoStream, dst: Path) -> Fraction
 
 
 def copy_video_metadata(source: av.video.stream.VideoStream, target: av.video.stream.VideoStream) -> None:
-    """The input video's tags (language, timecode, title...) on the colorized stream; not the ones
-    that describe the old encoding or that the muxer writes itself."""
+    """The input video's tags (language, timecode, title...) and role (default...) on the colorized
+    stream; not the tags that describe the old encoding or that the muxer writes itself."""
     for key, value in source.metadata.items():
         if key not in ("encoder", "rotate", "handler_name", "vendor_id"):
             target.metadata[key] = value
+    target.disposition = source.disposition
 
 
 def time_span(path: Path, frame_rate: Fraction | None = None) -> tuple[float, float] | None:

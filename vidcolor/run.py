@@ -693,11 +693,12 @@ Timed = tuple[float, int, av.Packet]  # (decode time in s, 0 for our video or 1 
 
 def _from_zero(ours: Iterator[Timed], theirs: Iterator[Timed]) -> tuple[Iterator[Timed], Iterator[Timed]]:
     """Our video's and the copied streams' `_timed` packets, moved in time for a container of frame
-    slots, where every stream starts at 0: the first frame to slot 0 and the copied streams by the
-    same amount, or less if they would start before it. A frame after an empty first slot is read
-    back as at slot 0, the next at 2; and an MP3's lead-in (25 ms of encoder delay before the first
-    frame) made the muxer delay every stream, the frames by a whole slot. The sound then starts
-    with the picture, as in FFmpeg's own AVI files: the container has no way to start it earlier."""
+    slots, where every stream starts at 0: the first frame to slot 0, and the copied streams by the
+    same amount, unless that leaves them starting before 0: then they start at 0 too. A frame after
+    an empty first slot is read back as at slot 0, the next at 2; and an MP3's lead-in (25 ms of
+    encoder delay before the first frame) made the muxer delay every stream, the frames by a whole
+    slot. The sound then starts with the picture, as in FFmpeg's own AVI files: the container has
+    no way to start it earlier."""
     first, first_theirs = next(ours, None), next(theirs, None)
     if first is None:
         return iter(()), iter(())
