@@ -362,6 +362,34 @@ def test_stream_roles_kept(make_video, tiny_model, tmp_path, suffix):
         assert b.streams[2].disposition == av.stream.Disposition.comment
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_chapters_kept(make_video, tiny_model, tmp_path, suffix):
+    made = make_video(suffix=".mkv", frames=25)
+    src = tmp_path / "chapters.mkv"
+    marks = [(0, 500, "Opening"), (500, 1000, "Street")]  # ms
+    with av.open(str(made)) as inp, av.open(str(src), "w") as out:
+        video = out.add_stream_from_template(inp.streams.video[0])
+        out.set_chapters(
+            [
+                {"id": i + 1, "start": a, "end": b, "time_base": Fraction(1, 1000), "metadata": {"title": t}}
+                for i, (a, b, t) in enumerate(marks)
+            ]
+        )
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.stream = video
+                out.mux(packet)
+    dst = tmp_path / f"out{suffix}"
+    colorize(src, dst, model=tiny_model)
+
+    def chapters(path):
+        with av.open(str(path)) as c:
+            marks = c.chapters()
+        return [(m["start"] * m["time_base"], m["end"] * m["time_base"], m["metadata"]["title"]) for m in marks]
+
+    assert chapters(dst) == chapters(src) == [(Fraction(a, 1000), Fraction(b, 1000), t) for a, b, t in marks]
+
+
 def test_subtitles_copied(make_video, tiny_model, tmp_path):
     src = make_video(frames=10, subtitles=True)
     dst = tmp_path / "out.mp4"

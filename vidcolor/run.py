@@ -585,6 +585,7 @@ class _Job:
             self.stats.copied_streams = [f"#{i}" for i in plan.copied]
             self.stats.dropped_streams = list(plan.dropped)
             out.metadata.update({k: v for k, v in inp.metadata.items() if k != "encoder"})
+            out.set_chapters(inp.chapters())  # a reel's chapter marks, with their titles
             copied = inp.demux(*[c.source for c in plan.copied.values()]) if plan.copied else iter(())
             ours, theirs = _timed(self._segment_packets(paths, video), 0), _timed(copied, 1)
             slots = is_slot_container(self.dst)
