@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -189,6 +190,7 @@ class CopiedStream:
     source: av.stream.Stream
     target: av.stream.Stream
     convert: str | None = None  # "mov_text->subrip" style conversion of text subtitles, else None
+    reencode: bool = False  # sound the container cannot hold as it is: decoded, encoded in its own codec
 
 
 @dataclass
@@ -237,6 +239,16 @@ def plan_streams(
                 log.info("converting %s to %s (text only, lossless)", _describe(stream), target_codec)
                 continue
         if codec is not None and codec not in supported and stream.type != "data" and not _takes(out, stream):
+            target = _audio_encoder(out, stream) if stream.type == "audio" else None
+            if target is not None:
+                plan.copied[stream.index] = CopiedStream(stream, target, reencode=True)
+                log.warning(
+                    "re-encoding %s as %s: the %s container cannot hold it as it is",
+                    _describe(stream),
+                    target.codec_context.name,
+                    out.format.name,
+                )
+                continue
             plan.dropped.append(_describe(stream))
             log.warning("leaving out %s: the %s container cannot hold it", _describe(stream), out.format.name)
             continue
@@ -261,6 +273,29 @@ def plan_streams(
 
 # FFmpeg's default channel layout for each number of channels (av_channel_layout_default).
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0(side)", 6: "5.1(side)", 7: "6.1", 8: "7.1"}
+
+
+def _audio_encoder(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream):
+    """A stream of `out`'s own sound codec (Opus in WebM, MP2 in MPEG-PS, PCM in MXF) for sound it
+    cannot hold as it is, at the input's rate where the codec takes it, or None if there is none:
+    the sound kept, not its bytes (an MP3 reel into WebM lost its sound)."""
+    try:
+        codec = av.Codec(out.default_audio_codec, "w")
+    except (ValueError, av.FFmpegError, TypeError):
+        return None
+    ctx = stream.codec_context
+    rate = ctx.sample_rate if not codec.audio_rates or ctx.sample_rate in codec.audio_rates else max(codec.audio_rates)
+    if out.format.name == "mxf":
+        rate = 48000  # the only rate FFmpeg's MXF muxer takes
+    unplaced = all(c.name == "NONE" for c in ctx.layout.channels)
+    layout = DEFAULT_LAYOUTS.get(ctx.channels) if unplaced else ctx.layout.name
+    try:
+        target = out.add_stream(codec.name, rate=rate, layout=layout)
+    except (ValueError, av.FFmpegError):
+        return None
+    target.metadata.update(stream.metadata)
+    target.disposition = stream.disposition
+    return target
 
 
 def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
@@ -301,21 +336,29 @@ def convert_subtitle(packet: av.Packet, conversion: str) -> av.Packet:
 
 
 DEFAULT_CODEC = "libx264"
+# Containers that take H.264 but not x264's long GOPs: MXF's index holds frame offsets of 127 at most.
+OWN_CODEC_CONTAINERS = frozenset({"mxf"})
 
 
 def default_codec(dst: Path) -> str:
     """The encoder for `dst` when none is named: libx264, unless dst's container cannot hold H.264;
-    then the container's own (WebM: VP9, as `ffmpeg` chooses)."""
+    then the container's own (WebM: VP9, MXF: MPEG-2, as `ffmpeg` chooses)."""
     with tempfile.TemporaryDirectory() as folder:
         try:
             probe = av.open(str(Path(folder) / f"probe{dst.suffix}"), "w")
         except ValueError:
             return DEFAULT_CODEC  # an unknown container: open_output says so
-        with probe:
-            try:
-                probe.add_stream(DEFAULT_CODEC)
-            except ValueError:
-                return av.Codec(probe.default_video_codec, "w").name
+        try:  # the muxer writes its header with a small H.264 stream in it
+            if probe.format.name in OWN_CODEC_CONTAINERS:
+                raise ValueError(probe.format.name)
+            stream = probe.add_stream(DEFAULT_CODEC)
+            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+            probe.start_encoding()
+        except (ValueError, av.FFmpegError):
+            return av.Codec(probe.default_video_codec, "w").name
+        finally:
+            with contextlib.suppress(av.FFmpegError):
+                probe.close()
     return DEFAULT_CODEC
 
 

@@ -567,7 +567,7 @@ class _Job:
         try:
             self._mux(paths, temp, copy=True)
         except av.FFmpegError as e:
-            if not self.stats.copied_streams:
+            if not self.stats.copied_streams and not self.stats.reencoded_streams:
                 raise
             log.warning("%s: its other streams cannot be copied (%s); writing the video alone", self.src, e)
             temp.unlink(missing_ok=True)
@@ -582,7 +582,8 @@ class _Job:
             self.stats.pixel_format = template.codec_context.pix_fmt or self.stats.pixel_format
             add_video = functools.partial(self._output_video, out, template)
             video, plan = plan_streams(inp, out, self.video.index, add_video, copy)
-            self.stats.copied_streams = [f"#{i}" for i in plan.copied]
+            self.stats.copied_streams = [f"#{i}" for i, c in plan.copied.items() if not c.reencode]
+            self.stats.reencoded_streams = [f"#{i}" for i, c in plan.copied.items() if c.reencode]
             self.stats.dropped_streams = list(plan.dropped)
             out.metadata.update({k: v for k, v in inp.metadata.items() if k != "encoder"})
             out.set_chapters(inp.chapters())  # a reel's chapter marks, with their titles
@@ -601,6 +602,9 @@ class _Job:
                         )
                     packet.stream = video
                     out.mux(packet)
+                elif plan.copied[packet.stream.index].reencode:
+                    for encoded in _reencoded(packet, plan.copied[packet.stream.index].target):
+                        out.mux(encoded)
                 elif packet.size and not is_subtitle_gap(packet):
                     # The mov muxer writes its own gap samples (copying doubles them); SRT needs none.
                     target = plan.copied[packet.stream.index]
@@ -608,6 +612,10 @@ class _Job:
                         packet = convert_subtitle(packet, target.convert)
                     packet.stream = target.target
                     out.mux(packet)
+            for stream in plan.copied.values():
+                if stream.reencode:
+                    for encoded in _reencoded(None, stream.target, stream.source):
+                        out.mux(encoded)
             out.close()
         finally:
             first.close()
@@ -687,6 +695,24 @@ def _with_decode_times(packets: Iterator[av.Packet], rate: Fraction) -> Iterator
             if packet.dts is not None:
                 last = packet.dts * packet.time_base
             yield packet
+
+
+def _reencoded(
+    packet: av.Packet | None, target: av.audio.stream.AudioStream, source: av.audio.stream.AudioStream | None = None
+) -> Iterator[av.Packet]:
+    """`packet`'s sound decoded and encoded for `target` (PyAV converts rate, format and frame size);
+    with None, what the decoder of `source` and the encoder still hold."""
+    if packet is not None:
+        for frame in packet.decode():
+            yield from target.encode(frame)
+        return
+    try:  # the demuxer's last, empty packet has usually flushed the decoder already
+        frames = source.codec_context.decode(None)
+    except av.EOFError:
+        frames = []
+    for frame in frames:
+        yield from target.encode(frame)
+    yield from target.encode(None)
 
 
 Timed = tuple[float, int, av.Packet]  # (decode time in s, 0 for our video or 1 for a copied stream, packet)

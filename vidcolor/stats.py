@@ -24,6 +24,7 @@ class RunStats:
     render_shape: tuple[int, int] = (0, 0)  # (height, width) the model saw
     copied_streams: list[str] = field(default_factory=list)
     dropped_streams: list[str] = field(default_factory=list)
+    reencoded_streams: list[str] = field(default_factory=list)  # sound the container cannot hold as it is
     damaged_packets: int = 0  # video packets the decoder rejected (their frames are left out)
     missing_frames: int = 0  # frames the input announces but does not hold: it was cut short
     cuts: list[dict] = field(default_factory=list)  # scene cuts found by the temporal stage: frame index, time in s
