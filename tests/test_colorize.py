@@ -198,6 +198,8 @@ def test_archival_and_broadcast_codecs(make_video, tiny_model, tmp_path, codec, 
         (".mpg", "libx264"),  # the join failed
         (".mpg", "mpeg2video"),
         (".avi", "libx264"),
+        (".flv", "libx264"),  # the join failed
+        (".nut", "libx264"),  # the sound was left out: NUT refused its lead-in before 0
     ],
 )
 def test_a_reel_of_many_segments_joins_in_every_container(make_video, tiny_model, tmp_path, suffix, codec):

@@ -170,11 +170,12 @@ def video_stream(container: av.container.InputContainer, src: Path) -> av.video.
     raise InputError(f"{src}: its video ({names}) cannot be decoded: no decoder for it")
 
 
-def open_output(temp: Path, dst: Path) -> av.container.OutputContainer:
-    """Opens the temporary file that becomes `dst`; the container is chosen by dst's extension."""
+def open_output(temp: Path, dst: Path, segment: bool = False) -> av.container.OutputContainer:
+    """Opens the temporary file that becomes `dst`, or a `segment` of it; the container is chosen
+    by temp's extension."""
     # A NUT segment keeps the times it is given: left to itself it would move a segment that starts
     # before 0 (an input's first frame can) later, and not the others.
-    options = {"avoid_negative_ts": "disabled"} if temp.suffix == SLOT_SEGMENT_SUFFIX else {}
+    options = {"avoid_negative_ts": "disabled"} if segment and temp.suffix == SLOT_SEGMENT_SUFFIX else {}
     try:
         return av.open(str(temp), "w", options=options)
     except ValueError as e:
@@ -439,18 +440,20 @@ def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
 # Containers whose files do not give back the timestamps they were written with: AVI has none (it
 # stores a video as a run of frame slots, one per tick of the time base, and fills every slot
 # without a frame with an empty one), MPEG-TS and MPEG-PS shift them by their mux delay. Read
-# back, segments in these started again at 0 or moved, and joining them failed. A run's segments
+# back, segments in these started again at 0 or moved, and joining them failed (FLV too). A run's segments
 # for them are written in another container and remuxed into theirs at the end: for AVI in NUT,
 # which keeps the packets as the encoder made them (stream headers in-band, as AVI wants them;
 # AVI's frames are not reordered, so NUT's lack of decode times does not matter), for MPEG-TS and
 # MPEG-PS in MOV, which keeps the decode times of reordered frames.
 REMUXED_CONTAINERS = {
     ".avi": "avi", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts", ".mpg": "mpeg", ".mpeg": "mpeg",
+    ".flv": "flv",
 }  # fmt: skip
 SLOT_CONTAINERS = frozenset({"avi"})
 SLOT_SEGMENT_SUFFIX = ".nut"
 REMUXED_SEGMENT_SUFFIX = ".mov"
 ANNEXB_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}  # length-prefixed units to start codes
+ANNEXB_CONTAINERS = frozenset({"mpegts", "mpeg"})  # those that want start codes (FLV, like MOV, does not)
 GLOBAL_HEADER = 1 << 22  # AV_CODEC_FLAG_GLOBAL_HEADER: the stream headers in extradata, not in-band
 
 

@@ -33,6 +33,7 @@ from .config import ColorizeOptions
 from .errors import EncodeError, InputError
 from .formats import PlanarFormat, matrix_name, output_format, planar_format, plane_array
 from .media import (
+    ANNEXB_CONTAINERS,
     ANNEXB_FILTERS,
     check_paths,
     convert_subtitle,
@@ -515,7 +516,7 @@ class _Job:
     def open_segment(self) -> None:
         """Opens the next segment's file and encoder; the frame geometry is set by the first frame."""
         name = self.checkpoint.segment_name(segment_suffix(self.dst))
-        container = open_output(self.checkpoint.part_path(name), self.dst)
+        container = open_output(self.checkpoint.part_path(name), self.dst, segment=True)
         try:
             stream = setup_video_stream(
                 container, self.video, self.options.codec, self.options.encoder_options(), self.dst
@@ -653,7 +654,7 @@ class _Job:
                 stream = segment.streams.video[0]
                 packets = (packet for packet in segment.demux(stream) if packet.size)
                 annexb = ANNEXB_FILTERS.get(stream.codec_context.codec.canonical_name)
-                if annexb and path.suffix != self.dst.suffix and remuxed_container(self.dst):
+                if annexb and path.suffix != self.dst.suffix and remuxed_container(self.dst) in ANNEXB_CONTAINERS:
                     bsf = av.bitstream.BitStreamFilterContext(annexb, stream, video)
                     packets = (p for packet in itertools.chain(packets, [None]) for p in bsf.filter(packet))
                 yield from packets
