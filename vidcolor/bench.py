@@ -25,8 +25,9 @@ import numpy as np
 
 from .cli import add_run_options, options_from_args
 from .config import ColorizeOptions
+from .containers import DEFAULT_CODEC, default_codec, setup_video_stream
 from .errors import VidcolorError
-from .media import DEFAULT_CODEC, default_codec, open_input, setup_video_stream
+from .media import open_input
 from .model import probe_lightness
 from .provenance import git_revision, library_versions, machine
 

@@ -30,26 +30,28 @@ from .backends import RuntimeRequest, cuda_device_count, load_colorizer
 from .checkpoint import Checkpoint, ResumePoint, work_dir
 from .chroma import chroma_planes, render_lightness
 from .config import ColorizeOptions
-from .errors import EncodeError, InputError
-from .formats import PlanarFormat, matrix_name, output_format, planar_format, plane_array
-from .media import (
+from .containers import (
     ANNEXB_CONTAINERS,
     ANNEXB_FILTERS,
-    check_paths,
-    convert_subtitle,
-    copy_video_metadata,
     default_codec,
     format_options,
-    frame_rate,
     is_slot_container,
-    is_subtitle_gap,
-    open_input,
     open_output,
     output_time_base,
-    plan_streams,
     remuxed_container,
     segment_suffix,
     setup_video_stream,
+)
+from .errors import EncodeError, InputError
+from .formats import PlanarFormat, matrix_name, output_format, planar_format, plane_array
+from .media import (
+    check_paths,
+    convert_subtitle,
+    copy_video_metadata,
+    frame_rate,
+    is_subtitle_gap,
+    open_input,
+    plan_streams,
     video_stream,
 )
 from .model import file_sha256, read_info

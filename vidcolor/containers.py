@@ -1,0 +1,184 @@
+"""Output containers and encoders: what each needs beyond a plain mux.
+
+The container a run's segments are written in, the time base its video is written in, the
+encoder it gets when none is named, and the settings some encoders need to open at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from .errors import EncodeError, OutputError
+from .media import copy_video_metadata, frame_rate
+
+# AVFieldOrder values of interlaced video (top or bottom field first, coded and displayed).
+INTERLACED_FIELD_ORDERS = (2, 3, 4, 5)
+FIELD_CODING_ENCODERS = ("libx264", "mpeg2video", "prores_ks")
+
+
+# Containers whose files do not give back the timestamps they were written with: AVI has none (it
+# stores a video as a run of frame slots, one per tick of the time base, and fills every slot
+# without a frame with an empty one); MPEG-TS, MPEG-PS and FLV shift them (by their mux delay, or
+# the first segment's by the encoder's). Read back, segments in these started again at 0 or
+# moved, and joining them failed. A run's segments for them are written in another container and
+# remuxed into theirs at the end: for AVI in NUT, which keeps the packets as the encoder made
+# them (stream headers in-band, as AVI wants them; AVI's frames are not reordered, so NUT's lack
+# of decode times does not matter), for the others in MOV, which keeps the decode times of
+# reordered frames.
+REMUXED_CONTAINERS = {
+    ".avi": "avi", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts", ".mpg": "mpeg", ".mpeg": "mpeg",
+    ".flv": "flv",
+}  # fmt: skip
+SLOT_CONTAINERS = frozenset({"avi"})
+SLOT_SEGMENT_SUFFIX = ".nut"
+REMUXED_SEGMENT_SUFFIX = ".mov"
+ANNEXB_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}  # length-prefixed units to start codes
+ANNEXB_CONTAINERS = frozenset({"mpegts", "mpeg"})  # those that want start codes (FLV, like MOV, does not)
+GLOBAL_HEADER = 1 << 22  # AV_CODEC_FLAG_GLOBAL_HEADER: the stream headers in extradata, not in-band
+
+
+def remuxed_container(path: Path) -> str | None:
+    """FFmpeg's name of `path`'s container when a run's segments for it are another's, else None."""
+    return REMUXED_CONTAINERS.get(path.suffix.lower())
+
+
+def is_slot_container(path: Path) -> bool:
+    return remuxed_container(path) in SLOT_CONTAINERS
+
+
+def segment_suffix(dst: Path) -> str:
+    """The container a run's segments of `dst` are written in: dst's own, or another (see above)."""
+    if is_slot_container(dst):
+        return SLOT_SEGMENT_SUFFIX
+    return REMUXED_SEGMENT_SUFFIX if remuxed_container(dst) else dst.suffix
+
+
+def output_time_base(source: av.video.stream.VideoStream, dst: Path) -> Fraction:
+    """The time base the colorized video of `dst` is written in: the input's, except in a container of
+    frame slots, where it is one frame of the input's base rate (FFmpeg's r_frame_rate: the lowest
+    rate at which every timestamp falls on a tick), so that a variable-rate input keeps its timing
+    as empty slots where frames last longer. In the input's own time base a 25 fps reel from an
+    MP4 (1/12800, which the AVI muxer turned into 1/600) was written as 5,777 slots at 600 fps.
+    Unless that rate is unknown or below the average rate (two frames would share a slot): then
+    the input's."""
+    base, average = source.guessed_rate, source.average_rate
+    if is_slot_container(dst) and base and (not average or average <= base * Fraction(1001, 1000)):
+        return 1 / Fraction(base)
+    return source.time_base
+
+
+def open_output(temp: Path, dst: Path, segment: bool = False) -> av.container.OutputContainer:
+    """Opens the temporary file that becomes `dst`, or a `segment` of it; the container is chosen
+    by temp's extension."""
+    # A NUT segment keeps the times it is given: left to itself it would move a segment that starts
+    # before 0 (an input's first frame can) later, and not the others.
+    options = {"avoid_negative_ts": "disabled"} if segment and temp.suffix == SLOT_SEGMENT_SUFFIX else {}
+    try:
+        return av.open(str(temp), "w", options=options)
+    except ValueError as e:
+        raise OutputError(f"{dst}: no known container for the extension '{dst.suffix}' (use .mp4, .mkv, .mov)") from e
+    except av.FFmpegError as e:
+        raise OutputError(f"{dst}: cannot create output ({e})") from e
+
+
+DEFAULT_CODEC = "libx264"
+# Containers that take H.264 but not x264's long GOPs: MXF's index holds frame offsets of 127 at most.
+OWN_CODEC_CONTAINERS = frozenset({"mxf"})
+
+
+def default_codec(dst: Path) -> str:
+    """The encoder for `dst` when none is named: libx264, unless dst's container cannot hold H.264;
+    then the container's own (WebM: VP9, MXF: MPEG-2, as `ffmpeg` chooses)."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            probe = av.open(str(Path(folder) / f"probe{dst.suffix}"), "w")
+        except ValueError:
+            return DEFAULT_CODEC  # an unknown container: open_output says so
+        try:  # the muxer writes its header with a small H.264 stream in it
+            if probe.format.name in OWN_CODEC_CONTAINERS:
+                raise ValueError(probe.format.name)
+            stream = probe.add_stream(DEFAULT_CODEC)
+            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+            probe.start_encoding()
+        except (ValueError, av.FFmpegError):
+            return av.Codec(probe.default_video_codec, "w").name
+        finally:
+            with contextlib.suppress(av.FFmpegError):
+                probe.close()
+    return DEFAULT_CODEC
+
+
+# Encoders whose time base must be one frame (MPEG-1/2 code the frame rate, from a short list).
+FRAME_RATE_ENCODERS = frozenset({"mpeg1video", "mpeg2video"})
+# DNxHR, the resolution-independent DNxHD, by the pixel format it is given (8-bit 4:2:2 high quality,
+# 10-bit 4:2:2, 4:4:4); without a DNxHR profile DNxHD takes a few broadcast sizes and bit rates only.
+DNXHR_PROFILES = {"yuv422p": "dnxhr_hq", "yuv422p10le": "dnxhr_hqx", "yuv444p10le": "dnxhr_444"}
+
+
+def format_options(codec: str, pix_fmt: str) -> dict[str, str]:
+    """Encoder options that depend on the pixel format chosen for the first frame."""
+    if codec == "dnxhd" and pix_fmt in DNXHR_PROFILES:
+        return {"profile": DNXHR_PROFILES[pix_fmt]}
+    return {}
+
+
+def setup_video_stream(
+    out: av.container.OutputContainer,
+    source: av.video.stream.VideoStream,
+    codec: str,
+    options: dict[str, str],
+    dst: Path,
+) -> av.video.stream.VideoStream:
+    """The colorized video stream for `dst`, written into `out` (dst itself or one of its segments),
+    configured from the input stream; frame geometry comes later.
+
+    Interlaced input stays interlaced: the field order is kept, and encoders that code fields
+    (x264, MPEG-2, ProRes) are told to (interlaced DCT and motion estimation)."""
+    rate = frame_rate(source)
+    field_order = source.codec_context.field_order if source.codec_context else 0
+    interlaced = field_order in INTERLACED_FIELD_ORDERS
+    if interlaced and codec in FIELD_CODING_ENCODERS:
+        options = {**options, "flags": "+ildct+ilme"}
+    # x265 and SVT-AV1 print their settings to stderr themselves, past FFmpeg's logging (and through
+    # the progress bar): errors only. SVT-AV1 reads its level from the environment; one set wins.
+    if codec == "libx265":
+        options = {"x265-params": "log-level=error", **options}
+    if codec == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")
+    try:
+        stream = out.add_stream(codec, rate=rate, options=options)
+    except (ValueError, av.FFmpegError) as e:
+        if codec in av.codecs_available:
+            raise EncodeError(f"{dst}: the {out.format.name} container cannot hold {codec} video") from e
+        raise EncodeError(f"encoder {codec!r} is not available: {e}") from e
+    final = remuxed_container(dst)
+    if final and out.format.name != final:
+        # A segment for another container: refuse now what that one would refuse at the end.
+        with av.open(io.BytesIO(), "w", format=final) as probe:
+            try:
+                probe.add_stream(codec)
+            except ValueError as e:
+                raise EncodeError(f"{dst}: the {final} container cannot hold {codec} video") from e
+        if final in SLOT_CONTAINERS:
+            stream.codec_context.flags &= ~GLOBAL_HEADER
+    stream.time_base = stream.codec_context.time_base = output_time_base(source, dst)
+    if codec in FRAME_RATE_ENCODERS:
+        stream.time_base = stream.codec_context.time_base = 1 / Fraction(source.guessed_rate or rate)
+    if is_slot_container(dst):
+        # A frame's slot is its time, so frames are coded in display order: no B-frame reordering,
+        # which in AVI puts every frame `delay` slots late (FFmpeg's own x264 AVI shows frame 0 at
+        # 80 ms).
+        stream.codec_context.max_b_frames = 0
+    if interlaced:
+        stream.codec_context.field_order = field_order
+    if source.sample_aspect_ratio:
+        stream.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
+    copy_video_metadata(source, stream)
+    return stream
