@@ -245,18 +245,23 @@ def plan_streams(
         target.metadata.update(stream.metadata)
         # Its role too: default, forced (subtitles), commentary, cover art (a picture, not a video track).
         target.disposition = stream.disposition
-        if stream.type == "audio" and all(c.name == "NONE" for c in stream.codec_context.layout.channels):
-            # Channels without positions (PCM from an AVI or WAV): MP4 and MOV refuse them, so they get
-            # FFmpeg's usual layout for their number, as `ffmpeg` guesses it. The samples are untouched.
-            guess = DEFAULT_LAYOUTS.get(stream.codec_context.channels)
-            if guess:
-                target.codec_context.layout = guess
+        if stream.type == "audio" and _placed_layout(stream.codec_context) != stream.codec_context.layout.name:
+            # Channels without positions: MP4 and MOV refuse them. The samples are untouched.
+            target.codec_context.layout = _placed_layout(stream.codec_context)
         plan.copied[stream.index] = CopiedStream(stream, target)
     return video, plan
 
 
 # FFmpeg's default channel layout for each number of channels (av_channel_layout_default).
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0(side)", 6: "5.1(side)", 7: "6.1", 8: "7.1"}
+
+
+def _placed_layout(ctx: av.audio.codeccontext.AudioCodecContext) -> str:
+    """The sound's channel layout; where its channels have no positions (PCM from an AVI or WAV), the
+    usual layout for their number, as `ffmpeg` guesses it (more than 8: left as it is)."""
+    if all(c.name == "NONE" for c in ctx.layout.channels):
+        return DEFAULT_LAYOUTS.get(ctx.channels, ctx.layout.name)
+    return ctx.layout.name
 
 
 def _audio_encoder(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream):
@@ -271,10 +276,8 @@ def _audio_encoder(out: av.container.OutputContainer, stream: av.audio.stream.Au
     rate = ctx.sample_rate if not codec.audio_rates or ctx.sample_rate in codec.audio_rates else max(codec.audio_rates)
     if out.format.name == "mxf":
         rate = 48000  # the only rate FFmpeg's MXF muxer takes
-    unplaced = all(c.name == "NONE" for c in ctx.layout.channels)
-    layout = DEFAULT_LAYOUTS.get(ctx.channels) if unplaced else ctx.layout.name
     try:
-        target = out.add_stream(codec.name, rate=rate, layout=layout)
+        target = out.add_stream(codec.name, rate=rate, layout=_placed_layout(ctx))
     except (ValueError, av.FFmpegError):
         return None
     target.metadata.update(stream.metadata)
