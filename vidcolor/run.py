@@ -605,12 +605,13 @@ class _Job:
                         )
                     packet.stream = video
                     out.mux(packet)
-                elif plan.copied[packet.stream.index].reencode:
-                    for encoded in _reencoded(packet, plan.copied[packet.stream.index].target):
+                    continue
+                target = plan.copied[packet.stream.index]
+                if target.reencode:
+                    for encoded in _reencoded(packet, target.target):
                         out.mux(encoded)
                 elif packet.size and not is_subtitle_gap(packet):
                     # The mov muxer writes its own gap samples (copying doubles them); SRT needs none.
-                    target = plan.copied[packet.stream.index]
                     if target.convert:
                         packet = convert_subtitle(packet, target.convert)
                     packet.stream = target.target
