@@ -39,6 +39,7 @@ class VideoSpec:
     color_range: int = 0  # AVColorRange: 1 limited, 2 full
     colorspace: int = 0  # AVColorSpace
     rotation: int = 0
+    field_order: str | None = None  # "tff" or "bff": interlaced, coded as fields, this field first
     options: dict = field(default_factory=dict)  # encoder options
     container_options: dict = field(default_factory=dict)  # muxer options, e.g. movflags=faststart
 
@@ -64,7 +65,8 @@ def luma_pattern(spec: VideoSpec, index: int, depth: int) -> np.ndarray:
 def write_video(path: Path, spec: VideoSpec) -> Path:
     """Writes a grey test video (and audio and subtitle tracks) with PyAV."""
     container = av.open(str(path), "w", options=spec.container_options)
-    stream = container.add_stream(spec.codec, rate=spec.rate, options=spec.options)
+    options = {**spec.options, "flags": "+ildct+ilme"} if spec.field_order else spec.options
+    stream = container.add_stream(spec.codec, rate=spec.rate, options=options)
     stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
     time_base = spec.time_base or Fraction(
         1, 1000 if spec.vfr else int(spec.rate) if spec.rate.denominator == 1 else 30000
@@ -77,6 +79,20 @@ def write_video(path: Path, spec: VideoSpec) -> Path:
         stream.codec_context.colorspace = spec.colorspace
     if spec.rotation:
         stream.set_display_rotation(spec.rotation)
+    fields = None
+    if spec.field_order:
+        # The order is a flag of each frame, which PyAV cannot set: a filter sets it, and the encoders
+        # code the fields in that order (the stream's field order alone is only the container's label).
+        stream.codec_context.field_order = {"tff": 2, "bff": 3}[spec.field_order]
+        fields = av.filter.Graph()
+        chain = [
+            fields.add_buffer(width=spec.width, height=spec.height, format=spec.pix_fmt, time_base=Fraction(1, 1000)),
+            fields.add("setfield", spec.field_order),
+            fields.add("buffersink"),
+        ]
+        chain[0].link_to(chain[1])
+        chain[1].link_to(chain[2])
+        fields.configure()
     audio_streams = []
     for i in range(spec.audio_tracks):
         codec = spec.audio_codec or ("aac" if path.suffix != ".mkv" else "flac")
@@ -104,6 +120,10 @@ def write_video(path: Path, spec: VideoSpec) -> Path:
             frame.color_range = spec.color_range
         if spec.colorspace:
             frame.colorspace = spec.colorspace
+        if fields is not None:
+            fields.push(frame)
+            frame = fields.pull()
+            frame.pts, frame.time_base = pts, time_base
         for packet in stream.encode(frame):
             container.mux(packet)
         pts += duration

@@ -10,7 +10,7 @@ import pytest
 from conftest import packets_of, read_video, run_cli
 
 from vidcolor import ColorizeOptions, colorize
-from vidcolor.errors import EncodeError, VidcolorError
+from vidcolor.errors import EncodeError, OutputError, VidcolorError
 from vidcolor.formats import planar_format, plane_array
 
 
@@ -187,6 +187,42 @@ def test_archival_and_broadcast_codecs(make_video, tiny_model, tmp_path, codec, 
 
 
 @pytest.mark.parametrize(
+    "codec,suffix",
+    [
+        ("mpeg2video", ".mxf"),
+        ("mpeg2video", ".mpg"),
+        ("mpeg4", ".avi"),
+        ("mjpeg", ".mov"),
+        ("libvpx", ".ogg"),
+        ("libx264", ".mp4"),
+    ],
+)
+def test_encoders_without_a_crf_keep_the_picture(make_video, tiny_model, tmp_path, codec, suffix):
+    """MPEG-2 (MXF's own), MPEG-4 Part 2 and MJPEG encoded at FFmpeg's default of 200 kbit/s, VP8
+    under a cap of 256 kbit/s: chaplin_street's luma came out at 30-34 dB PSNR against the input's.
+    They now get a fixed quantizer (ffmpeg's -q:v 2) or the CRF under a high cap."""
+    src = tmp_path / "grain.mkv"  # film grain: detail that costs bits (the test pattern is too easy for VP8)
+    rng = np.random.default_rng(0)
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        for _ in range(10):
+            frame = av.VideoFrame(640, 480, "yuv420p")
+            grain = rng.integers(16, 236, (240, 320), dtype=np.uint8)
+            plane_array(frame, 0, np.uint8)[:] = np.kron(grain, np.ones((2, 2), np.uint8))
+            for index in (1, 2):
+                plane_array(frame, index, np.uint8)[:] = 128
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    dst = tmp_path / f"out{suffix}"
+    colorize(src, dst, model=tiny_model, codec=codec)
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    error = np.mean([np.mean((_luma(a).astype(float) - _luma(b)) ** 2) for a, b in zip(before, after, strict=True)])
+    assert 10 * np.log10(255**2 / error) > 32  # before: 14-25 dB; x264 at CRF 18 (the default): 34.6 dB
+
+
+@pytest.mark.parametrize(
     "suffix,codec",
     [
         (".mkv", "libx264"),  # Matroska keeps no decode times: the join failed (before 2026-11-29)
@@ -200,6 +236,7 @@ def test_archival_and_broadcast_codecs(make_video, tiny_model, tmp_path, codec, 
         (".avi", "libx264"),
         (".flv", "libx264"),  # the join failed
         (".nut", "libx264"),  # the sound was left out: NUT refused its lead-in before 0
+        (".ogg", "libvpx"),  # the frames bunched up at 40 ms: Ogg times VP8 by the frame
     ],
 )
 def test_a_reel_of_many_segments_joins_in_every_container(make_video, tiny_model, tmp_path, suffix, codec):
@@ -229,8 +266,8 @@ def test_a_variable_frame_rate_reel_of_many_segments_keeps_its_times(make_video,
 
 def _assert_sound_kept(src, dst, stats) -> None:
     """The AAC sound copied packet for packet, unless the container cannot hold it (WebM, MPEG-PS,
-    MXF): then it is re-encoded in the container's own codec, as long as it was."""
-    own = {".webm": "opus", ".mpg": "mp2", ".mxf": "pcm_s16le"}.get(dst.suffix)
+    MXF, Ogg): then it is re-encoded in the container's own codec, as long as it was."""
+    own = {".webm": "opus", ".mpg": "mp2", ".mxf": "pcm_s16le", ".ogg": "flac"}.get(dst.suffix)
     if own is None:
         assert len(packets_of(dst, "audio")[0]) == len(packets_of(src, "audio")[0]) > 0
         assert stats.reencoded_streams == [] and stats.dropped_streams == []
@@ -286,6 +323,24 @@ def test_webm_and_mxf_get_their_own_encoder_when_none_is_named(make_video, tiny_
     assert colorize(src, tmp_path / "out.mxf", model=tiny_model).codec == "mpeg2video"  # x264's GOPs are too long
     with pytest.raises(EncodeError, match="webm container cannot hold libx264"):  # named: never swapped
         colorize(src, tmp_path / "named.webm", model=tiny_model, codec="libx264")
+
+
+def test_ogg_gets_an_encoder_this_ffmpeg_has(make_video, tiny_model, tmp_path):
+    """Ogg's own video codec is Theora, which PyAV's FFmpeg can decode but not encode: `vidcolor in
+    out.ogg` failed with a traceback. It gets Theora where there is an encoder, else VP8."""
+    expected = "libtheora" if "libtheora" in av.codecs_available else "libvpx"
+    dst = tmp_path / "out.ogg"
+    assert colorize(make_video(frames=4), dst, model=tiny_model).codec == expected
+    assert len(read_video(dst)[0]) == 4
+
+
+def test_raw_frame_output_is_refused_before_any_work(make_video, tiny_model, tmp_path):
+    """Y4M takes frames handed over in memory only, which cannot be joined from segments: the run
+    failed after colorizing every frame. Now one line up front, naming the lossless way."""
+    dst = tmp_path / "out.y4m"
+    with pytest.raises(OutputError, match=r"cannot write raw frames \(\.y4m\).*--codec ffv1"):
+        colorize(make_video(frames=3), dst, model=tiny_model)
+    assert not any(".y4m" in p.name for p in tmp_path.iterdir())  # neither the output nor a work folder
 
 
 @pytest.mark.parametrize("codec", ["libx265", "libsvtav1"])

@@ -151,16 +151,29 @@ def test_odd_sized_420_into_x264_keeps_its_geometry_as_444(make_video, tiny_mode
     assert even.pixel_format == "yuv420p"  # and only odd sizes pay for it
 
 
-@pytest.mark.parametrize("codec,suffix", [("libx264", ".mp4"), ("ffv1", ".mkv"), ("prores_ks", ".mov")])
-def test_interlaced_stays_interlaced(make_video, tiny_model, tmp_path, codec, suffix):
-    src = make_video(frames=4, options={"flags": "+ildct+ilme"})
+@pytest.mark.parametrize(
+    "codec,suffix,order",
+    [
+        ("libx264", ".mp4", "tff"),
+        ("ffv1", ".mkv", "tff"),
+        ("ffv1", ".mkv", "bff"),
+        ("prores_ks", ".mov", "tff"),
+        ("mpeg2video", ".mpg", "tff"),  # MPEG-PS and TS read the order from the pictures themselves
+        ("mpeg2video", ".ts", "bff"),
+    ],
+)
+def test_interlaced_stays_interlaced(make_video, tiny_model, tmp_path, codec, suffix, order):
+    """Field order kept, in the container's label and in the coded pictures: until 2026-11-29 every
+    encoder coded top-field-first input as bottom field first (the frames vidcolor made lacked the
+    flag), so players showed the two fields of each frame in the wrong order."""
+    src = make_video(".mkv", frames=4, field_order=order)
     with av.open(str(src)) as c:
         field_order = c.streams.video[0].codec_context.field_order
-    assert field_order == 2, "the test input is interlaced, top field first"
+    assert field_order == {"tff": 2, "bff": 3}[order], "the test input is interlaced in that order"
     colorize(src, tmp_path / f"out{suffix}", model=tiny_model, codec=codec)
     with av.open(str(tmp_path / f"out{suffix}")) as c:
         assert c.streams.video[0].codec_context.field_order == field_order
-        if codec == "libx264":
+        if codec in ("libx264", "mpeg2video"):
             assert all(f.interlaced_frame for f in c.decode(video=0))  # coded as fields, not only flagged
 
 

@@ -77,7 +77,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="video encoder: libx264 (default; the container's own where it cannot hold H.264, as VP9 in "
         ".webm), libx265, ffv1, prores_ks, ...",
     )
-    p.add_argument("--crf", type=int, default=defaults.crf, help="constant rate factor for x264/x265 (default 18)")
+    p.add_argument(
+        "--crf",
+        type=int,
+        default=defaults.crf,
+        help="quality for x264, x265, SVT-AV1, VP9, VP8; lower is better (default 18)",
+    )
     p.add_argument("--preset", default=defaults.preset, help="encoder preset for x264/x265 (default medium)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames per model call (default 8)")
     p.add_argument("--render-size", type=int, help="short side in px the model sees (default: the model's)")

@@ -14,7 +14,10 @@ from .temporal import DEFAULT_STRENGTH
 from .torch_colour import COLOUR_DEVICES
 
 # Encoders whose quality is set by a constant rate factor and speed by a preset.
-CRF_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9")
+CRF_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9", "libvpx")
+QSCALE_CODECS = ("mpeg1video", "mpeg2video", "mpeg4", "mjpeg", "msmpeg4", "msmpeg4v2", "h263p")
+QSCALE = 2  # their quantizer: 1-31, lower is better
+FF_QP2LAMBDA = 118
 MAX_SATURATION = 4.0  # catches typos: at 4x the model's colour most of it is already out of gamut and clips
 
 
@@ -80,12 +83,19 @@ class ColorizeOptions:
     def encoder_options(self) -> dict[str, str]:
         if self.codec in ("libx264", "libx265"):
             return {"crf": str(self.crf), "preset": self.preset}
+        if self.codec in QSCALE_CODECS:
+            # A fixed quantizer, as `ffmpeg -q:v 2`: without one these encode at 200 kbit/s
+            # (chaplin_street's luma at 30 dB PSNR against the input in MPEG-2, MPEG-4 and MJPEG).
+            options = {"flags": "+qscale", "global_quality": str(QSCALE * FF_QP2LAMBDA)}
+            # MJPEG: limited-range Y'CbCr, so that luma stays the input's. FFmpeg calls it non-standard
+            # for JPEG, writes it with a marker its decoder reads, and refuses it without this.
+            return {**options, "strict": "unofficial"} if self.codec == "mjpeg" else options
+        if self.codec == "libvpx":
+            # VP8 takes its CRF as constrained quality under a bit-rate cap, 256 kbit/s unless one is
+            # set: chaplin_street came out at 33.7 dB luma PSNR instead of 45. The cap is only a bound.
+            return {"crf": str(self.crf), "b": "20M"}
         if self.codec in CRF_CODECS:
             return {"crf": str(self.crf)}
         if self.codec == "prores_ks":
             return {"profile": "3"}  # ProRes 422 HQ (4444 is chosen by the 4:4:4 pixel format)
-        if self.codec == "mjpeg":
-            # Limited-range Y'CbCr, so that luma stays the input's: FFmpeg calls it non-standard for
-            # JPEG, writes it with a marker its decoder reads, and refuses it without this.
-            return {"strict": "unofficial"}
         return {}

@@ -6,7 +6,7 @@ encoder it gets when none is named, and the settings some encoders need to open 
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import io
 import os
 import tempfile
@@ -60,16 +60,23 @@ def segment_suffix(dst: Path) -> str:
     return REMUXED_SEGMENT_SUFFIX if remuxed_container(dst) else dst.suffix
 
 
+# Ogg, whose video packets are timed by the frame: in a finer time base (an MP4's 1/12800) the
+# first frame of a VP8 stream read back at 39.9 ms instead of 0, and a joined reel's frames
+# bunched up at 40 ms.
+FRAME_TICK_SUFFIXES = frozenset({".ogg", ".ogv"})
+
+
 def output_time_base(source: av.video.stream.VideoStream, dst: Path) -> Fraction:
     """The time base the colorized video of `dst` is written in: the input's, except in a container of
-    frame slots, where it is one frame of the input's base rate (FFmpeg's r_frame_rate: the lowest
-    rate at which every timestamp falls on a tick), so that a variable-rate input keeps its timing
-    as empty slots where frames last longer. In the input's own time base a 25 fps reel from an
-    MP4 (1/12800, which the AVI muxer turned into 1/600) was written as 5,777 slots at 600 fps.
-    Unless that rate is unknown or below the average rate (two frames would share a slot): then
-    the input's."""
+    frame slots or frame ticks (Ogg), where it is one frame of the input's base rate (FFmpeg's
+    r_frame_rate: the lowest rate at which every timestamp falls on a tick), so that a
+    variable-rate input keeps its timing as empty slots where frames last longer. In the input's
+    own time base a 25 fps reel from an MP4 (1/12800, which the AVI muxer turned into 1/600) was
+    written as 5,777 slots at 600 fps. Unless that rate is unknown or below the average rate (two
+    frames would share a slot): then the input's."""
     base, average = source.guessed_rate, source.average_rate
-    if is_slot_container(dst) and base and (not average or average <= base * Fraction(1001, 1000)):
+    by_frame = is_slot_container(dst) or dst.suffix.lower() in FRAME_TICK_SUFFIXES
+    if by_frame and base and (not average or average <= base * Fraction(1001, 1000)):
         return 1 / Fraction(base)
     return source.time_base
 
@@ -83,36 +90,76 @@ def open_output(temp: Path, dst: Path, segment: bool = False) -> av.container.Ou
     try:
         return av.open(str(temp), "w", options=options)
     except ValueError as e:
-        raise OutputError(f"{dst}: no known container for the extension '{dst.suffix}' (use .mp4, .mkv, .mov)") from e
+        raise _unknown_container(dst) from e
     except av.FFmpegError as e:
         raise OutputError(f"{dst}: cannot create output ({e})") from e
 
 
+# Containers of raw frames: FFmpeg's Y4M muxer takes only frames handed over in memory
+# (wrapped_avframe), which cannot be written as segments and joined, nor copied from a file.
+RAW_FRAME_CONTAINERS = frozenset({"yuv4mpegpipe"})
 DEFAULT_CODEC = "libx264"
 # Containers that take H.264 but not x264's long GOPs: MXF's index holds frame offsets of 127 at most.
 OWN_CODEC_CONTAINERS = frozenset({"mxf"})
+# When the container's own encoder is not in this FFmpeg (Ogg's Theora), the first of these it takes.
+FALLBACK_CODECS = ("libvpx-vp9", "libvpx", "mpeg4", "ffv1")
+
+
+def _unknown_container(dst: Path) -> OutputError:
+    return OutputError(f"{dst}: no known container for the extension '{dst.suffix}' (use .mp4, .mkv, .mov)")
+
+
+def check_container(dst: Path) -> None:
+    """Refuses, before any work, an output whose extension names no container vidcolor can write."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            with av.open(str(Path(folder) / f"probe{dst.suffix}"), "w") as probe:
+                name = probe.format.name
+        except ValueError as e:
+            raise _unknown_container(dst) from e
+    if name in RAW_FRAME_CONTAINERS:
+        raise OutputError(
+            f"{dst}: vidcolor cannot write raw frames ({dst.suffix}); for lossless output use .mkv with --codec ffv1"
+        )
 
 
 def default_codec(dst: Path) -> str:
     """The encoder for `dst` when none is named: libx264, unless dst's container cannot hold H.264;
-    then the container's own (WebM: VP9, MXF: MPEG-2, as `ffmpeg` chooses)."""
+    then the container's own (WebM: VP9, MXF: MPEG-2, as `ffmpeg` chooses), or, where this FFmpeg
+    has no encoder for that (Ogg's Theora), the first of FALLBACK_CODECS the container takes."""
     with tempfile.TemporaryDirectory() as folder:
         try:
-            probe = av.open(str(Path(folder) / f"probe{dst.suffix}"), "w")
+            with av.open(str(Path(folder) / f"probe{dst.suffix}"), "w") as probe:
+                name, own = probe.format.name, probe.default_video_codec
         except ValueError:
-            return DEFAULT_CODEC  # an unknown container: open_output says so
-        try:  # the muxer writes its header with a small H.264 stream in it
-            if probe.format.name in OWN_CODEC_CONTAINERS:
-                raise ValueError(probe.format.name)
-            stream = probe.add_stream(DEFAULT_CODEC)
+            return DEFAULT_CODEC  # an unknown container: check_container says so
+        holds = functools.partial(_holds, Path(folder), dst.suffix)
+        if name not in OWN_CODEC_CONTAINERS and holds(DEFAULT_CODEC):
+            return DEFAULT_CODEC
+        if _is_encoder(own):
+            return av.Codec(own, "w").name
+        # None fits: setup_video_stream names the container and the codec.
+        return next((codec for codec in FALLBACK_CODECS if holds(codec)), DEFAULT_CODEC)
+
+
+def _is_encoder(codec: str) -> bool:
+    try:
+        return av.Codec(codec, "w").is_encoder
+    except av.codec.codec.UnknownCodecError:
+        return False
+
+
+def _holds(folder: Path, suffix: str, codec: str) -> bool:
+    """Whether the container of `suffix` takes `codec`'s video: a file in `folder` gets its header
+    written with a small stream of it."""
+    try:
+        with av.open(str(folder / f"{codec}{suffix}"), "w") as out:
+            stream = out.add_stream(codec)
             stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-            probe.start_encoding()
-        except (ValueError, av.FFmpegError):
-            return av.Codec(probe.default_video_codec, "w").name
-        finally:
-            with contextlib.suppress(av.FFmpegError):
-                probe.close()
-    return DEFAULT_CODEC
+            out.start_encoding()
+    except (ValueError, av.FFmpegError):
+        return False
+    return True
 
 
 # Encoders whose time base must be one frame (MPEG-1/2 code the frame rate, from a short list).
@@ -145,7 +192,7 @@ def setup_video_stream(
     field_order = source.codec_context.field_order if source.codec_context else 0
     interlaced = field_order in INTERLACED_FIELD_ORDERS
     if interlaced and codec in FIELD_CODING_ENCODERS:
-        options = {**options, "flags": "+ildct+ilme"}
+        options = {**options, "flags": options.get("flags", "") + "+ildct+ilme"}
     # x265 and SVT-AV1 print their settings to stderr themselves, past FFmpeg's logging (and through
     # the progress bar): errors only. SVT-AV1 reads its level from the environment; one set wins.
     if codec == "libx265":

@@ -25,6 +25,7 @@ from pathlib import Path
 import av
 import av.bitstream
 import numpy as np
+from av.video.frame import PictureType
 
 from .backends import RuntimeRequest, cuda_device_count, load_colorizer
 from .checkpoint import Checkpoint, ResumePoint, work_dir
@@ -33,6 +34,7 @@ from .config import ColorizeOptions
 from .containers import (
     ANNEXB_CONTAINERS,
     ANNEXB_FILTERS,
+    check_container,
     default_codec,
     format_options,
     is_slot_container,
@@ -133,6 +135,7 @@ class _Job:
     """One run's state shared by its stages."""
 
     def __init__(self, src: Path, dst: Path, options: ColorizeOptions, part: Part | None = None, model: bool = True):
+        check_container(dst)
         if options.codec is None:
             options = replace(options, codec=default_codec(dst))
         self.options = options
@@ -463,14 +466,24 @@ class _Job:
                     self.out_fmt.name,
                 )
         out_fmt = self.out_fmt
-        out = av.VideoFrame(frame.width, frame.height, out_fmt.name)
-        luma_in = plane_array(frame, 0, fmt.dtype)
-        luma_out = plane_array(out, 0, out_fmt.dtype)
-        shift = out_fmt.depth - fmt.depth
-        if shift >= 0:
-            np.left_shift(luma_in, shift, out=luma_out, dtype=out_fmt.dtype, casting="unsafe")
+        # The output is the decoded frame with its chroma replaced (converted first where the encoder
+        # wants another format, its luma then put back exactly): it keeps the frame's own flags,
+        # which PyAV cannot set on a new frame. From new frames, x264, MPEG-2 and ProRes coded
+        # top-field-first input as bottom field first, and players show its motion in the wrong order.
+        if out_fmt.name == frame.format.name:
+            frame.make_writable()  # a copy where the decoder still holds the picture as a reference
+            out = frame
         else:
-            luma_out[:] = (luma_in >> -shift).astype(out_fmt.dtype)
+            out = frame.reformat(format=out_fmt.name)
+        out.pict_type = PictureType.NONE  # the encoder chooses its own frame types, not the input's
+        luma_in = plane_array(frame, 0, fmt.dtype)
+        if out is not frame:
+            luma_out = plane_array(out, 0, out_fmt.dtype)
+            shift = out_fmt.depth - fmt.depth
+            if shift >= 0:
+                np.left_shift(luma_in, shift, out=luma_out, dtype=out_fmt.dtype, casting="unsafe")
+            else:
+                luma_out[:] = (luma_in >> -shift).astype(out_fmt.dtype)
         full_range = self._full_range(item)
         matrix = matrix_name(frame.colorspace, frame.height)
         cb, cr = self.chroma_planes(luma_in, item.ab, fmt.depth, out_fmt, full_range, matrix)
