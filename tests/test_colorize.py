@@ -301,6 +301,19 @@ def test_pcm_without_channel_positions_is_copied_into_mp4(make_video, tiny_model
     assert samples[0] == samples[1] != b""
 
 
+def test_24_bit_pcm_is_copied_into_mxf(make_video, tiny_model, tmp_path):
+    """MXF takes sound only beside a picture: asked about the sound alone it said no, and 24-bit PCM
+    was re-encoded at 16 bits. It is copied, sample for sample."""
+    src = make_video(suffix=".mov", frames=6, audio_tracks=1, audio_codec="pcm_s24le", audio_channels=2)
+    dst = tmp_path / "out.mxf"
+    stats = colorize(src, dst, model=tiny_model)
+    assert stats.reencoded_streams == [] and stats.dropped_streams == []
+    with av.open(str(dst)) as c:
+        assert c.streams.audio[0].codec_context.name == "pcm_s24le"
+    samples = [b"".join(data for data, _ in packets_of(path, "audio")[0]) for path in (src, dst)]
+    assert samples[0] == samples[1] != b""
+
+
 def _assert_same_timing(after: list, before: list) -> None:
     """The same times up to a constant: containers that cannot start a stream before 0 delay all
     of them by the sound's lead-in (Matroska, as FFmpeg does), MPEG-PS and TS add their mux delay.

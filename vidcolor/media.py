@@ -4,6 +4,7 @@ containers.py."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -286,16 +287,26 @@ def _audio_encoder(out: av.container.OutputContainer, stream: av.audio.stream.Au
 
 
 def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
-    """Whether a container like `out` writes its header with a copy of `stream` in it. PyAV's
-    `supported_codecs` lists only the codecs a muxer vouches for, and MPEG-TS and MPEG-PS vouch
-    for none but their own video: MP3 and AC-3 sound, which they hold, were left out."""
-    with av.open(io.BytesIO(), "w", format=out.format.name) as probe:
+    """Whether a container like `out` writes its header with a copy of `stream` in it, alone or, as
+    MXF wants its sound, beside a picture. PyAV's `supported_codecs` lists only the codecs a muxer
+    vouches for, and MPEG-TS and MPEG-PS vouch for none but their own video: MP3 and AC-3 sound,
+    which they hold, were left out; MXF refuses sound alone: 24-bit PCM was cut to 16 bits."""
+    for beside_a_picture in (False, True):
+        probe = av.open(io.BytesIO(), "w", format=out.format.name)
         try:
+            if beside_a_picture:
+                picture = probe.add_stream(probe.default_video_codec, rate=25)
+                picture.width, picture.height = 720, 576
+                picture.pix_fmt = av.Codec(probe.default_video_codec, "w").video_formats[0].name
             probe.add_stream_from_template(stream)
             probe.start_encoding()
-        except (ValueError, av.FFmpegError):
-            return False
-    return True
+            return True
+        except (ValueError, av.FFmpegError, TypeError):
+            continue
+        finally:
+            with contextlib.suppress(av.FFmpegError):
+                probe.close()  # MXF's trailer fails without a packet
+    return False
 
 
 def _subtitle_text(payload: bytes, codec: str) -> bytes:
