@@ -6,6 +6,7 @@ where the real thing can be had."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 import resource
 import signal
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from vidcolor import colorize
 from vidcolor.errors import InputError
+from vidcolor.media import estimate_frames
 
 GOP = {"g": "10"}
 
@@ -175,6 +177,53 @@ def test_interlaced_stays_interlaced(make_video, tiny_model, tmp_path, codec, su
         assert c.streams.video[0].codec_context.field_order == field_order
         if codec in ("libx264", "mpeg2video"):
             assert all(f.interlaced_frame for f in c.decode(video=0))  # coded as fields, not only flagged
+
+
+def _raw_ntsc_dv(make_video):
+    """A raw DV file as a camcorder tape is captured: 720x480 4:1:1 at 29.97 fps, pixels 8:9,
+    PCM sound, a timecode. FFmpeg 8 reads it with a time base of 1/60000 and an average rate of
+    60,000 frames a second."""
+    dv = dict(width=720, height=480, pix_fmt="yuv411p", rate=Fraction(30000, 1001), time_base=Fraction(1001, 30000))
+    src = make_video(".dv", codec="dvvideo", frames=6, audio_tracks=1, audio_codec="pcm_s16le", audio_channels=2, **dv)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].sample_aspect_ratio == Fraction(8, 9) and c.metadata.get("timecode")
+    return src
+
+
+@pytest.mark.parametrize(
+    "codec,suffix",
+    [
+        ("libx264", ".mov"),  # failed at the end: the timecode track took 60,000 frames a second
+        ("prores_ks", ".mov"),  # the pixel aspect was lost at the join
+        ("libx264", ".avi"),  # 1,782 slots at 600 fps for 89 frames
+        ("ffv1", ".mkv"),
+    ],
+)
+def test_raw_dv_keeps_its_rate_pixel_aspect_and_timecode(make_video, tiny_model, tmp_path, codec, suffix):
+    src = _raw_ntsc_dv(make_video)
+    assert estimate_frames(src) == 6  # the progress bar's total: 11,988 at 60,000 frames a second
+    dst = tmp_path / f"out{suffix}"
+    stats = colorize(src, dst, model=tiny_model, codec=codec)
+    assert stats.frames == 6 and stats.dropped_streams == []
+    with av.open(str(dst)) as c:
+        video = c.streams.video[0]
+        assert video.guessed_rate == Fraction(30000, 1001)
+        assert len([p for p in c.demux(video) if p.size]) == 6
+        if suffix != ".mkv":  # Matroska takes the ratio from a field PyAV cannot set; FFV1's pictures carry it
+            assert video.sample_aspect_ratio == Fraction(8, 9)
+        if suffix == ".mov":
+            assert video.metadata.get("timecode") == "00:00:00:00"
+
+
+def test_a_pixel_aspect_the_output_cannot_hold_is_a_warning(make_video, tiny_model, tmp_path, caplog):
+    src = _raw_ntsc_dv(make_video)
+    with caplog.at_level(logging.WARNING, logger="vidcolor"):
+        colorize(src, tmp_path / "out.webm", model=tiny_model)
+    assert "pixels are 8:9" in caplog.text and "libvpx-vp9 in .webm" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vidcolor"):
+        colorize(src, tmp_path / "out.mkv", model=tiny_model)  # x264's pictures carry the ratio
+    assert "pixels are" not in caplog.text
 
 
 def test_ten_bit_hevc_input(make_video, tiny_model, tmp_path):

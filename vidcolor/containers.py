@@ -6,6 +6,7 @@ encoder it gets when none is named, and the settings some encoders need to open 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -73,8 +74,11 @@ def output_time_base(source: av.video.stream.VideoStream, dst: Path) -> Fraction
     variable-rate input keeps its timing as empty slots where frames last longer. In the input's
     own time base a 25 fps reel from an MP4 (1/12800, which the AVI muxer turned into 1/600) was
     written as 5,777 slots at 600 fps. Unless that rate is unknown or below the average rate (two
-    frames would share a slot): then the input's."""
+    frames would share a slot): then the input's. An average above twice the base rate is not one
+    of frames: FFmpeg 8 gives raw NTSC DV's time base (60,000) as its average rate."""
     base, average = source.guessed_rate, source.average_rate
+    if average and base and average > 2 * base:
+        average = None
     by_frame = is_slot_container(dst) or dst.suffix.lower() in FRAME_TICK_SUFFIXES
     if by_frame and base and (not average or average <= base * Fraction(1001, 1000)):
         return 1 / Fraction(base)
@@ -225,7 +229,34 @@ def setup_video_stream(
         stream.codec_context.max_b_frames = 0
     if interlaced:
         stream.codec_context.field_order = field_order
-    if source.sample_aspect_ratio:
-        stream.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
+    keep_pixel_aspect(source, stream)
     copy_video_metadata(source, stream)
     return stream
+
+
+# Codecs whose pictures carry their pixel aspect ratio (H.264 and HEVC VUI, MPEG sequence headers,
+# FFV1 and DV frame headers, JFIF). Matroska and WebM take the ratio from a stream field that PyAV
+# cannot set, so there only these keep it; MOV, MP4 and the others take it from the encoder's.
+ASPECT_IN_PICTURES = frozenset({"h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "ffv1", "mjpeg", "dvvideo"})
+STREAM_ASPECT_CONTAINERS = (".mkv", ".mka", ".webm")
+
+
+def keep_pixel_aspect(source: av.video.stream.VideoStream, stream: av.video.stream.VideoStream) -> None:
+    """The input's pixel aspect ratio (anamorphic standard definition: 8:9, 16:11, ...) on `stream`."""
+    if source.sample_aspect_ratio:
+        stream.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
+
+
+def lost_pixel_aspect(source: av.video.stream.VideoStream, codec: str, dst: Path) -> str | None:
+    """Why `dst` will show the input's non-square pixels as square, or None if it keeps them."""
+    aspect = source.sample_aspect_ratio
+    if not aspect or aspect == 1 or dst.suffix.lower() not in STREAM_ASPECT_CONTAINERS:
+        return None
+    with contextlib.suppress(ValueError, av.FFmpegError):
+        if av.Codec(codec, "w").canonical_name in ASPECT_IN_PICTURES:
+            return None
+    return (
+        f"{dst}: the input's pixels are {aspect.numerator}:{aspect.denominator}, and {codec} in {dst.suffix} "
+        "cannot say so here: players will show the picture with square pixels, "
+        "stretched or squeezed (.mov keeps the ratio, as do libx264, libx265, ffv1 and mpeg2video)"
+    )

@@ -334,8 +334,11 @@ def convert_subtitle(packet: av.Packet, conversion: str) -> av.Packet:
 
 
 def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
-    """The stream's frame rate as announced or guessed (25 when it says nothing)."""
-    return stream.average_rate or stream.guessed_rate or Fraction(25)
+    """The stream's frame rate as FFmpeg guesses it (av_guess_frame_rate, as `ffmpeg` takes it: the
+    base rate unless that is implausibly high and the average is not), else its average rate, else 25.
+    The average alone is not enough: FFmpeg 8 reads raw NTSC DV as 60,000 frames a second on average
+    (its time base), and a MOV's timecode track refused that rate: the run failed at the end."""
+    return stream.guessed_rate or stream.average_rate or Fraction(25)
 
 
 def copy_video_metadata(source: av.video.stream.VideoStream, target: av.video.stream.VideoStream) -> None:
@@ -373,8 +376,8 @@ def estimate_frames(path: Path) -> int | None:
             stream = container.streams.video[0]
             if stream.frames:
                 return stream.frames
-            if stream.duration and stream.average_rate:
-                return round(stream.duration * stream.time_base * stream.average_rate)
+            if stream.duration:
+                return round(stream.duration * stream.time_base * frame_rate(stream))
     except Exception:  # noqa: BLE001 - only for the progress bar; the run reports real errors
         return None
     return None

@@ -38,6 +38,8 @@ from .containers import (
     default_codec,
     format_options,
     is_slot_container,
+    keep_pixel_aspect,
+    lost_pixel_aspect,
     open_output,
     output_time_base,
     remuxed_container,
@@ -147,6 +149,9 @@ class _Job:
         self.chroma_planes = chroma_planes  # the colour stage's function (OpenCV), or TorchChroma
         try:
             self.video = video_stream(self.inp, src)
+            lost = lost_pixel_aspect(self.video, options.codec, dst) if part is None else None
+            if lost:
+                log.warning("%s", lost)
             if model:
                 self.colorizer = load_colorizer(self._runtime_request())
                 self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
@@ -353,8 +358,8 @@ class _Job:
         if len(entries) and any(entry.pos + entry.size > size for entry in entries):
             return max(0, len(entries) - self.decoded)
         duration = self.inp.duration  # microseconds, from the container header
-        rate = self.video.average_rate or self.video.guessed_rate
-        if not duration or not rate:
+        rate = frame_rate(self.video)
+        if not duration:
             return 0
         start = self.inp.start_time or 0
         last = float(self.last_pts * self.video.time_base) + float(1 / rate)
@@ -652,6 +657,7 @@ class _Job:
         stream.time_base = output_time_base(self.video, self.dst)
         # The muxer's frame rate (Matroska's default duration) comes from here, not from the template.
         stream.codec_context.framerate = frame_rate(self.video)
+        keep_pixel_aspect(self.video, stream)  # MOV reads it from the segments into the stream, not the codec
         copy_video_metadata(self.video, stream)
         if self.rotation:
             stream.set_display_rotation(self.rotation)
