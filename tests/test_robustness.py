@@ -179,6 +179,23 @@ def test_interlaced_stays_interlaced(make_video, tiny_model, tmp_path, codec, su
             assert all(f.interlaced_frame for f in c.decode(video=0))  # coded as fields, not only flagged
 
 
+def test_a_size_change_mid_reel_is_scaled_to_the_reel_in_every_segment(make_video, tiny_model, tmp_path):
+    """Two captures joined into one MPEG-TS (320x240, then 640x360). Each segment took the size of
+    its first frame, and segments of two sizes joined into one stream did not decode after the
+    first (H.264 errors on every later frame, exit 0). Now every frame is the reel's size."""
+    first = make_video(".ts", width=64, height=48, frames=10)
+    second = make_video(".ts", width=96, height=64, frames=10)
+    src = tmp_path / "joined.ts"
+    src.write_bytes(first.read_bytes() + second.read_bytes())
+    dst = tmp_path / "out.mp4"
+    stats = colorize(src, dst, model=tiny_model, segment_seconds=0.2)
+    assert stats.frames == 20 and stats.resized_frames == 10 and not stats.luma_exact
+    with av.open(str(dst)) as c:
+        c.streams.video[0].codec_context.options = {"err_detect": "explode"}  # a damaged frame raises
+        frames = list(c.decode(video=0))
+    assert len(frames) == 20 and {(f.width, f.height) for f in frames} == {(64, 48)}
+
+
 def _raw_ntsc_dv(make_video):
     """A raw DV file as a camcorder tape is captured: 720x480 4:1:1 at 29.97 fps, pixels 8:9,
     PCM sound, a timecode. FFmpeg 8 reads it with a time base of 1/60000 and an average rate of

@@ -47,6 +47,7 @@ class ResumePoint:
     smoothed: int = 0  # frames through the temporal stage before it
     cuts: list[dict] = field(default_factory=list)
     missing_frames: int = 0  # at the end of a run: frames the input announces but does not hold
+    resized_frames: int = 0  # frames of another size than the reel's, scaled to it
     temporal: dict[str, np.ndarray] | None = None  # TemporalSmoother.state() before its first frame
 
     def to_dict(self) -> dict:

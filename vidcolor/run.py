@@ -168,6 +168,10 @@ class _Job:
         self.segment_frames = 0  # frames in the open segment
         self.segment_time: float | None = None  # time (s) of the open segment's first frame, in the decoder
         self.out_fmt: PlanarFormat | None = None
+        # Every segment is encoded at the reel's size (the stream's, as a resumed run finds it too):
+        # segments of different sizes joined into one stream were undecodable after the first.
+        header = self.video.codec_context
+        self.size: tuple[int, int] | None = (header.width, header.height) if header.width and header.height else None
         self.last_pts: int | None = None
         self.rotation: int | None = None  # display rotation of the input, degrees
         self.decoded = 0  # video frames decoded so far
@@ -205,6 +209,7 @@ class _Job:
         self.stats.repaired_timestamps = point.repaired_timestamps
         self.stats.cuts = list(point.cuts)
         self.stats.missing_frames = point.missing_frames
+        self.stats.resized_frames = point.resized_frames
         self.smoothed = point.smoothed
         if self.smoother is not None:
             self.smoother.restore(point.temporal or {})
@@ -510,13 +515,16 @@ class _Job:
                 if item.warmup:
                     continue
                 if item.segment is not None and self.segment is not None:
+                    item.segment.resized_frames = self.stats.resized_frames
                     self._close_segment(item.segment, complete=False)
                 if self.segment is None:
                     self.open_segment()
                 container, stream, _ = self.segment
                 if not self.segment_frames:
                     self._configure(stream, item.out)
-                for packet in stream.encode(item.out):
+                if (item.out.width, item.out.height) != self.size:
+                    self._resized(item.out)
+                for packet in stream.encode(item.out):  # PyAV scales a frame of another size to the stream's
                     container.mux(packet)
                 self.segment_frames += 1
                 self.stats.frames += 1
@@ -528,7 +536,7 @@ class _Job:
         self.stats.missing_frames = self.missing_frames()
         end = ResumePoint(
             self.decoded, None, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps,
-            self.smoothed, list(self.stats.cuts), self.stats.missing_frames,
+            self.smoothed, list(self.stats.cuts), self.stats.missing_frames, self.stats.resized_frames,
         )  # fmt: skip
         self._close_segment(end, complete=True)
         yield self.stats.frames
@@ -546,9 +554,20 @@ class _Job:
             raise
         self.segment, self.segment_frames = (container, stream, name), 0
 
+    def _resized(self, frame: av.VideoFrame) -> None:
+        if not self.stats.resized_frames:
+            log.warning(
+                "%s: frame %d is %dx%d, the reel %dx%d: frames of another size are scaled to the reel's "
+                "(their luma is no longer the input's)",
+                self.src, self.stats.frames, frame.width, frame.height, *self.size,
+            )  # fmt: skip
+        self.stats.resized_frames += 1
+        self.stats.luma_exact = False
+
     def _configure(self, stream: av.video.stream.VideoStream, first: av.VideoFrame) -> None:
         ctx = stream.codec_context
-        ctx.width, ctx.height = first.width, first.height
+        self.size = self.size or (first.width, first.height)
+        ctx.width, ctx.height = self.size
         ctx.pix_fmt = first.format.name
         ctx.options = {**ctx.options, **format_options(self.options.codec, first.format.name)}
         ctx.color_range = first.color_range
@@ -859,6 +878,7 @@ def assemble_parts(
             stats.frames += end.frames
             stats.damaged_packets += end.damaged_packets
             stats.repaired_timestamps += end.repaired_timestamps
+            stats.resized_frames += end.resized_frames
             paths += checkpoint.paths()
         job.part, job.decoded, job.last_pts = None, stats.frames, end.last_pts
         stats.missing_frames = job.missing_frames()

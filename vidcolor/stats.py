@@ -20,7 +20,7 @@ class RunStats:
     decoder: str = "cpu"  # where the video was decoded: cpu, or cuda (NVDEC)
     codec: str = ""
     pixel_format: str = ""  # of the output video
-    luma_exact: bool = True  # output Y plane equals the input's (False only if the encoder lacks the depth)
+    luma_exact: bool = True  # output Y plane is the input's (not if the encoder lacks the depth or frames were resized)
     render_shape: tuple[int, int] = (0, 0)  # (height, width) the model saw
     copied_streams: list[str] = field(default_factory=list)
     dropped_streams: list[str] = field(default_factory=list)
@@ -29,6 +29,7 @@ class RunStats:
     missing_frames: int = 0  # frames the input announces but does not hold: it was cut short
     cuts: list[dict] = field(default_factory=list)  # scene cuts found by the temporal stage: frame index, time in s
     repaired_timestamps: int = 0  # frames whose missing or repeated pts had to be made up
+    resized_frames: int = 0  # frames of another size than the reel's (a size change mid-reel), scaled to it
     peak_rss_mb: float = 0.0  # the process's peak resident memory at the end of the run
 
     @property
