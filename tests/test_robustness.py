@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from vidcolor import colorize
 from vidcolor.errors import InputError
+from vidcolor.formats import plane_array
 from vidcolor.media import estimate_frames
 
 GOP = {"g": "10"}
@@ -194,6 +195,21 @@ def test_a_size_change_mid_reel_is_scaled_to_the_reel_in_every_segment(make_vide
         c.streams.video[0].codec_context.options = {"err_detect": "explode"}  # a damaged frame raises
         frames = list(c.decode(video=0))
     assert len(frames) == 20 and {(f.width, f.height) for f in frames} == {(64, 48)}
+
+
+def test_alpha_is_left_out_and_luma_kept(make_video, tiny_model, tmp_path, caplog):
+    """12-bit 4:4:4 with an alpha plane (as ProRes 4444 decodes): it went to 10-bit 4:2:0, luma
+    rounded, while the stats said luma was exact. The alpha plane is left out, with a warning."""
+    src = make_video(".mkv", codec="ffv1", pix_fmt="yuva444p12le", frames=3)
+    dst = tmp_path / "out.mkv"
+    with caplog.at_level(logging.WARNING, logger="vidcolor"):
+        stats = colorize(src, dst, model=tiny_model, codec="ffv1")
+    assert "alpha" in caplog.text
+    assert stats.pixel_format == "yuv444p12le" and stats.luma_exact
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    for a, b in zip(before, after, strict=True):
+        assert np.array_equal(plane_array(a, 0, np.uint16), plane_array(b, 0, np.uint16))
 
 
 def _raw_ntsc_dv(make_video):

@@ -118,6 +118,11 @@ def _planar(frame: av.VideoFrame) -> tuple[av.VideoFrame, PlanarFormat]:
     depth = max((c.bits for c in frame.format.components), default=8)
     rgb = frame.format.name.startswith(("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr"))
     target = ("yuv444p" if rgb else "yuv420p") + ("" if depth <= 8 else "16le" if rgb else "10le")
+    without_alpha = frame.format.name.replace("yuva", "yuv", 1)
+    if planar_format(without_alpha) is not None:
+        # Y'CbCr with an alpha plane (ProRes 4444, 12-bit): the same planes without it, luma untouched;
+        # it went to 10-bit 4:2:0, luma rounded, while the stats said luma was exact.
+        target = without_alpha
     converted = frame.reformat(format=target)
     converted.pts, converted.time_base = frame.pts, frame.time_base
     return converted, planar_format(target)
@@ -152,6 +157,8 @@ class _Job:
             lost = lost_pixel_aspect(self.video, options.codec, dst) if part is None else None
             if lost:
                 log.warning("%s", lost)
+            if part is None and (self.video.codec_context.pix_fmt or "").startswith("yuva"):
+                log.warning("%s: its alpha (transparency) plane is left out; the picture is kept", src)
             if model:
                 self.colorizer = load_colorizer(self._runtime_request())
                 self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
