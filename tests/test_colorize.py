@@ -491,6 +491,36 @@ def test_subtitles_converted_to_container_text_format(make_video, tiny_model, tm
     assert stats.dropped_streams == []
 
 
+def test_styled_subtitles_keep_their_text_in_mp4(make_video, tiny_model, tmp_path):
+    """SubStation Alpha (ASS) subtitles, as fansubs and restorations carry them in Matroska, were left
+    out of MP4 and MOV. Their text is kept as the container's text subtitles; styling is not."""
+    video = make_video(suffix=".mkv", frames=10)
+    src = tmp_path / "styled.mkv"
+    with av.open(str(video)) as inp, av.open(str(src), "w") as out:
+        picture = out.add_stream_from_template(inp.streams.video[0])
+        styled = out.add_mux_stream("ass")
+        styled.time_base = Fraction(1, 1000)
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.stream = picture
+                out.mux(packet)
+        cue = av.Packet(b"0,0,Default,,0,0,0,,{\\i1}Hello,{\\i0} world\\Nsecond line")
+        cue.pts = cue.dts = 100
+        cue.duration, cue.time_base, cue.stream = 200, Fraction(1, 1000), styled
+        out.mux(cue)
+    for suffix, expected in ((".mp4", "mov_text"), (".mkv", "ass")):
+        dst = tmp_path / f"out{suffix}"
+        stats = colorize(src, dst, model=tiny_model)
+        assert stats.dropped_streams == []
+        with av.open(str(dst)) as c:
+            assert c.streams.subtitles[0].codec_context.codec.canonical_name == expected
+        texts = [p[0] for p in packets_of(dst, "subtitle")[0] if p[0] != b"\x00\x00"]
+        if suffix == ".mp4":
+            assert texts == [b"\x00\x18Hello, world\nsecond line"]  # mov_text: length, then the text
+        else:
+            assert texts == [b"0,0,Default,,0,0,0,,{\\i1}Hello,{\\i0} world\\Nsecond line"]  # copied as it is
+
+
 def test_threaded_equals_inline(make_video, tiny_model, tmp_path):
     src = make_video(suffix=".mkv", codec="ffv1", frames=17, audio_tracks=1)
     a, b = tmp_path / "a.mkv", tmp_path / "b.mkv"

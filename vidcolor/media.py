@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 # Subtitle codecs carrying plain UTF-8 text, convertible without loss when a container lacks one.
 _TEXT_SUBTITLES = ("subrip", "mov_text", "text")
+# Styled text subtitles (SubStation Alpha): their text converts, their styling and placement do not.
+_STYLED_SUBTITLES = ("ass", "ssa")
+_ASS_OVERRIDE = re.compile(r"\{[^}]*\}")  # {\i1}, {\pos(10,20)}: styling inside the text
 
 
 # Still-image formats ffmpeg's image2 demuxer reads as numbered frame sequences (lower case).
@@ -213,7 +216,8 @@ def plan_streams(
         if stream.type == "data" and "timecode" in stream.metadata:
             # A QuickTime timecode track: the muxer rebuilds it from the video stream's metadata.
             continue
-        if stream.type == "subtitle" and codec in _TEXT_SUBTITLES and codec not in supported:
+        text = codec in _TEXT_SUBTITLES + _STYLED_SUBTITLES
+        if stream.type == "subtitle" and text and codec not in supported and not _takes(out, stream):
             target_codec = next((c for c in _TEXT_SUBTITLES[:2] if c in supported), None)
             if target_codec:
                 target = out.add_mux_stream(target_codec)
@@ -221,7 +225,14 @@ def plan_streams(
                 target.metadata.update(stream.metadata)
                 target.disposition = stream.disposition
                 plan.copied[stream.index] = CopiedStream(stream, target, f"{codec}->{target_codec}")
-                log.info("converting %s to %s (text only, lossless)", _describe(stream), target_codec)
+                if codec in _STYLED_SUBTITLES:
+                    log.warning(
+                        "converting %s to %s: its text is kept, its styling and placement are not",
+                        _describe(stream),
+                        target_codec,
+                    )
+                else:
+                    log.info("converting %s to %s (text only, lossless)", _describe(stream), target_codec)
                 continue
         if codec is not None and codec not in supported and stream.type != "data" and not _takes(out, stream):
             target = _audio_encoder(out, stream) if stream.type == "audio" else None
@@ -313,6 +324,11 @@ def _subtitle_text(payload: bytes, codec: str) -> bytes:
     if codec == "mov_text":
         (length,) = struct.unpack(">H", payload[:2]) if len(payload) >= 2 else (0,)
         return payload[2 : 2 + length]
+    if codec in _STYLED_SUBTITLES:
+        # FFmpeg's ASS packet: ReadOrder,Layer,Style,Name,MarginL,MarginR,MarginV,Effect,Text.
+        fields = payload.decode("utf-8", "replace").split(",", 8)
+        text = _ASS_OVERRIDE.sub("", fields[-1]).replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " ")
+        return text.encode()
     return payload
 
 
