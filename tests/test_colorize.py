@@ -491,6 +491,19 @@ def test_subtitles_converted_to_container_text_format(make_video, tiny_model, tm
     assert stats.dropped_streams == []
 
 
+def test_an_encoder_that_reorders_frames_into_avi_is_refused(make_video, tiny_model, tmp_path, monkeypatch):
+    """AVI times a frame by its place in the file, so vidcolor codes without B-frames; an encoder that
+    reorders anyway (x264 told so by its own parameters) would show every frame late: refused."""
+    options = ColorizeOptions.encoder_options
+    monkeypatch.setattr(
+        ColorizeOptions, "encoder_options", lambda self: {**options(self), "x264-params": "bframes=2:b-adapt=0"}
+    )
+    dst = tmp_path / "out.avi"
+    with pytest.raises(EncodeError, match="libx264 reorders frames, which .avi cannot time"):
+        colorize(make_video(frames=12), dst, model=tiny_model)
+    assert not dst.exists()
+
+
 def test_styled_subtitles_keep_their_text_in_mp4(make_video, tiny_model, tmp_path):
     """SubStation Alpha (ASS) subtitles, as fansubs and restorations carry them in Matroska, were left
     out of MP4 and MOV. Their text is kept as the container's text subtitles; styling is not."""
