@@ -246,6 +246,11 @@ def test_raw_dv_keeps_its_rate_pixel_aspect_and_timecode(make_video, tiny_model,
             assert video.sample_aspect_ratio == Fraction(8, 9)
         if suffix == ".mov":
             assert video.metadata.get("timecode") == "00:00:00:00"
+        # DV is interlaced, bottom field first, though its stream does not say so: it was coded
+        # and labelled as progressive. (FFmpeg labels interlaced H.264 in MOV top first: not checked.)
+        if codec != "libx264":
+            assert video.codec_context.field_order == 3
+        assert all(frame.interlaced_frame for frame in c.decode(video=0))
 
 
 def test_a_pixel_aspect_the_output_cannot_hold_is_a_warning(make_video, tiny_model, tmp_path, caplog):

@@ -180,6 +180,34 @@ def format_options(codec: str, pix_fmt: str) -> dict[str, str]:
     return {}
 
 
+DV_FIELD_ORDER = 3  # AV_FIELD_BB: DV codes the bottom field first (IEC 61834, SMPTE 314M)
+
+
+def input_fields(source: av.video.stream.VideoStream, first: av.VideoFrame | None = None) -> tuple[bool, int]:
+    """Whether the input is interlaced, and its field order (AVFieldOrder, 0 where unknown): the
+    stream's where it gives one; where it says nothing (raw DV), its first frame's interlaced flag,
+    and DV's bottom field first. Raw DV was coded as progressive and labelled so: players showed
+    its two fields woven together, combing every moving edge."""
+    order = source.codec_context.field_order if source.codec_context else 0
+    if order in INTERLACED_FIELD_ORDERS:
+        return True, order
+    if order == 0 and first is not None and first.interlaced_frame:
+        return True, DV_FIELD_ORDER if source.codec_context.name == "dvvideo" else 0
+    return False, order
+
+
+def field_coding(
+    source: av.video.stream.VideoStream, codec: str, options: dict[str, str], first: av.VideoFrame | None = None
+) -> tuple[dict[str, str], int]:
+    """Encoder options and field order (0: leave it) for `source`: interlaced input stays interlaced,
+    its field order kept, and encoders that code fields (x264, MPEG-2, ProRes) are told to
+    (interlaced DCT and motion estimation). Each frame's own order travels with it (see run.py)."""
+    interlaced, field_order = input_fields(source, first)
+    if interlaced and codec in FIELD_CODING_ENCODERS and "+ildct" not in options.get("flags", ""):
+        options = {**options, "flags": options.get("flags", "") + "+ildct+ilme"}
+    return options, field_order
+
+
 def setup_video_stream(
     out: av.container.OutputContainer,
     source: av.video.stream.VideoStream,
@@ -188,15 +216,10 @@ def setup_video_stream(
     dst: Path,
 ) -> av.video.stream.VideoStream:
     """The colorized video stream for `dst`, written into `out` (dst itself or one of its segments),
-    configured from the input stream; frame geometry comes later.
-
-    Interlaced input stays interlaced: the field order is kept, and encoders that code fields
-    (x264, MPEG-2, ProRes) are told to (interlaced DCT and motion estimation)."""
+    configured from the input stream; frame geometry comes later (and, where the stream does not
+    say whether it is interlaced, the field coding: see field_coding)."""
     rate = frame_rate(source)
-    field_order = source.codec_context.field_order if source.codec_context else 0
-    interlaced = field_order in INTERLACED_FIELD_ORDERS
-    if interlaced and codec in FIELD_CODING_ENCODERS:
-        options = {**options, "flags": options.get("flags", "") + "+ildct+ilme"}
+    options, field_order = field_coding(source, codec, options)
     # x265 and SVT-AV1 print their settings to stderr themselves, past FFmpeg's logging (and through
     # the progress bar): errors only. SVT-AV1 reads its level from the environment; one set wins.
     if codec == "libx265":
@@ -227,7 +250,7 @@ def setup_video_stream(
         # which in AVI puts every frame `delay` slots late (FFmpeg's own x264 AVI shows frame 0 at
         # 80 ms).
         stream.codec_context.max_b_frames = 0
-    if interlaced:
+    if field_order:
         stream.codec_context.field_order = field_order
     keep_pixel_aspect(source, stream)
     copy_video_metadata(source, stream)

@@ -36,6 +36,7 @@ from .containers import (
     ANNEXB_FILTERS,
     check_container,
     default_codec,
+    field_coding,
     format_options,
     is_slot_container,
     keep_pixel_aspect,
@@ -576,7 +577,10 @@ class _Job:
         self.size = self.size or (first.width, first.height)
         ctx.width, ctx.height = self.size
         ctx.pix_fmt = first.format.name
-        ctx.options = {**ctx.options, **format_options(self.options.codec, first.format.name)}
+        options, field_order = field_coding(self.video, self.options.codec, ctx.options, first)
+        ctx.options = {**options, **format_options(self.options.codec, first.format.name)}
+        if field_order:
+            ctx.field_order = field_order
         ctx.color_range = first.color_range
         ctx.colorspace = first.colorspace
         ctx.color_primaries = first.color_primaries
