@@ -113,15 +113,23 @@ def _unknown_container(dst: Path) -> OutputError:
     return OutputError(f"{dst}: no known container for the extension '{dst.suffix}' (use .mp4, .mkv, .mov)")
 
 
+def _container_of(dst: Path, folder: Path) -> tuple[str, str] | None:
+    """FFmpeg's name of the container `dst`'s extension names and the container's own video codec
+    (a file in `folder` is opened to ask), or None for an unknown extension."""
+    try:
+        with av.open(str(folder / f"probe{dst.suffix}"), "w") as probe:
+            return probe.format.name, probe.default_video_codec
+    except ValueError:
+        return None
+
+
 def check_container(dst: Path) -> None:
     """Refuses, before any work, an output whose extension names no container vidcolor can write."""
     with tempfile.TemporaryDirectory() as folder:
-        try:
-            with av.open(str(Path(folder) / f"probe{dst.suffix}"), "w") as probe:
-                name = probe.format.name
-        except ValueError as e:
-            raise _unknown_container(dst) from e
-    if name in RAW_FRAME_CONTAINERS:
+        container = _container_of(dst, Path(folder))
+    if container is None:
+        raise _unknown_container(dst)
+    if container[0] in RAW_FRAME_CONTAINERS:
         raise OutputError(
             f"{dst}: vidcolor cannot write raw frames ({dst.suffix}); for lossless output use .mkv with --codec ffv1"
         )
@@ -132,11 +140,10 @@ def default_codec(dst: Path) -> str:
     then the container's own (WebM: VP9, MXF: MPEG-2, as `ffmpeg` chooses), or, where this FFmpeg
     has no encoder for that (Ogg's Theora), the first of FALLBACK_CODECS the container takes."""
     with tempfile.TemporaryDirectory() as folder:
-        try:
-            with av.open(str(Path(folder) / f"probe{dst.suffix}"), "w") as probe:
-                name, own = probe.format.name, probe.default_video_codec
-        except ValueError:
+        container = _container_of(dst, Path(folder))
+        if container is None:
             return DEFAULT_CODEC  # an unknown container: check_container says so
+        name, own = container
         holds = functools.partial(_holds, Path(folder), dst.suffix)
         if name not in OWN_CODEC_CONTAINERS and holds(DEFAULT_CODEC):
             return DEFAULT_CODEC
