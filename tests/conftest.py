@@ -40,6 +40,7 @@ class VideoSpec:
     colorspace: int = 0  # AVColorSpace
     rotation: int = 0
     field_order: str | None = None  # "tff" or "bff": interlaced, coded as fields, this field first
+    sample_aspect_ratio: Fraction | None = None  # non-square pixels, on the stream (as MOV's pasp)
     options: dict = field(default_factory=dict)  # encoder options
     container_options: dict = field(default_factory=dict)  # muxer options, e.g. movflags=faststart
 
@@ -79,6 +80,8 @@ def write_video(path: Path, spec: VideoSpec) -> Path:
         stream.codec_context.colorspace = spec.colorspace
     if spec.rotation:
         stream.set_display_rotation(spec.rotation)
+    if spec.sample_aspect_ratio:
+        stream.codec_context.sample_aspect_ratio = spec.sample_aspect_ratio
     fields = None
     if spec.field_order:
         # The order is a flag of each frame, which PyAV cannot set: a filter sets it, and the encoders

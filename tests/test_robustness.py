@@ -253,6 +253,35 @@ def test_raw_dv_keeps_its_rate_pixel_aspect_and_timecode(make_video, tiny_model,
         assert all(frame.interlaced_frame for frame in c.decode(video=0))
 
 
+def _shown_width(path) -> int:
+    """The width the first frame is shown at: scaled by its own pixel aspect ratio (FFmpeg's scale
+    filter reads it from the frame; PyAV does not expose it)."""
+    with av.open(str(path)) as c:
+        frame = next(c.decode(video=0))
+        graph = av.filter.Graph()
+        source = graph.add_buffer(
+            width=frame.width, height=frame.height, format=frame.format, time_base=frame.time_base
+        )
+        chain = [source, graph.add("scale", "w=iw*sar:h=ih:eval=frame"), graph.add("buffersink")]
+        chain[0].link_to(chain[1])
+        chain[1].link_to(chain[2])
+        graph.configure()
+        graph.push(frame)
+        return graph.pull().width
+
+
+def test_ffv1_frames_carry_the_pixel_aspect_of_a_mov(make_video, tiny_model, tmp_path):
+    """FFV1 stores each frame's pixel aspect ratio; frames decoded from ProRes have none (the MOV's
+    pasp holds it), so 8:9 ProRes into FFV1 came out with square pixels, shown 720 wide, not 640."""
+    src = make_video(".mov", codec="prores_ks", pix_fmt="yuv422p10le", width=720, height=480, frames=3,
+                     sample_aspect_ratio=Fraction(8, 9))  # fmt: skip
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].sample_aspect_ratio == Fraction(8, 9) and _shown_width(src) == 720
+    dst = tmp_path / "out.mkv"
+    colorize(src, dst, model=tiny_model, codec="ffv1")
+    assert _shown_width(dst) == 640
+
+
 def test_a_pixel_aspect_the_output_cannot_hold_is_a_warning(make_video, tiny_model, tmp_path, caplog):
     src = _raw_ntsc_dv(make_video)
     with caplog.at_level(logging.WARNING, logger="vidcolor"):

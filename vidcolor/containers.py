@@ -271,6 +271,45 @@ ASPECT_IN_PICTURES = frozenset({"h264", "hevc", "mpeg1video", "mpeg2video", "mpe
 STREAM_ASPECT_CONTAINERS = (".mkv", ".mka", ".webm")
 
 
+# Encoders that store each frame's pixel aspect ratio rather than the stream's (FFV1's frame
+# headers): a frame decoded from a codec without one (ProRes, whose ratio is the MOV's) has none.
+FRAME_ASPECT_ENCODERS = frozenset({"ffv1"})
+
+
+class FrameAspect:
+    """Puts a pixel aspect ratio on each frame (FFmpeg's setsar filter: PyAV cannot set it on a frame).
+    ProRes with 8:9 pixels from a MOV into FFV1 came out with square ones."""
+
+    def __init__(self, aspect: Fraction):
+        self.aspect = aspect
+        self._graph: av.filter.Graph | None = None
+        self._shape: tuple | None = None
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        shape = (frame.width, frame.height, frame.format.name, frame.time_base)
+        if shape != self._shape:
+            graph = av.filter.Graph()
+            chain = [
+                graph.add_buffer(
+                    width=frame.width, height=frame.height, format=frame.format, time_base=frame.time_base
+                ),
+                graph.add("setsar", f"{self.aspect.numerator}/{self.aspect.denominator}"),
+                graph.add("buffersink"),
+            ]
+            chain[0].link_to(chain[1])
+            chain[1].link_to(chain[2])
+            graph.configure()
+            self._graph, self._shape = graph, shape
+        self._graph.push(frame)
+        return self._graph.pull()
+
+
+def frame_aspect(source: av.video.stream.VideoStream, codec: str) -> FrameAspect | None:
+    """What puts the input's non-square pixel aspect ratio on each frame, where `codec` needs it."""
+    aspect = source.sample_aspect_ratio
+    return FrameAspect(aspect) if codec in FRAME_ASPECT_ENCODERS and aspect and aspect != 1 else None
+
+
 def keep_pixel_aspect(source: av.video.stream.VideoStream, stream: av.video.stream.VideoStream) -> None:
     """The input's pixel aspect ratio (anamorphic standard definition: 8:9, 16:11, ...) on `stream`."""
     if source.sample_aspect_ratio:

@@ -38,6 +38,7 @@ from .containers import (
     default_codec,
     field_coding,
     format_options,
+    frame_aspect,
     is_slot_container,
     keep_pixel_aspect,
     lost_pixel_aspect,
@@ -176,6 +177,7 @@ class _Job:
         self.segment_frames = 0  # frames in the open segment
         self.segment_time: float | None = None  # time (s) of the open segment's first frame, in the decoder
         self.out_fmt: PlanarFormat | None = None
+        self.frame_aspect = frame_aspect(self.video, options.codec)
         # Every segment is encoded at the reel's size (the stream's, as a resumed run finds it too):
         # segments of different sizes joined into one stream were undecodable after the first.
         header = self.video.codec_context
@@ -512,7 +514,7 @@ class _Job:
         out.colorspace = frame.colorspace
         out.color_primaries = frame.color_primaries
         out.color_trc = frame.color_trc
-        return out
+        return self.frame_aspect(out) if self.frame_aspect else out
 
     # -- sink: segments ---------------------------------------------------------------------------
 
