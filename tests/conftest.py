@@ -88,14 +88,12 @@ def write_video(path: Path, spec: VideoSpec) -> Path:
         # code the fields in that order (the stream's field order alone is only the container's label).
         stream.codec_context.field_order = {"tff": 2, "bff": 3}[spec.field_order]
         fields = av.filter.Graph()
-        chain = [
-            fields.add_buffer(width=spec.width, height=spec.height, format=spec.pix_fmt, time_base=Fraction(1, 1000)),
+        size = {"width": spec.width, "height": spec.height}
+        fields.link_nodes(
+            fields.add_buffer(**size, format=spec.pix_fmt, time_base=Fraction(1, 1000)),
             fields.add("setfield", spec.field_order),
             fields.add("buffersink"),
-        ]
-        chain[0].link_to(chain[1])
-        chain[1].link_to(chain[2])
-        fields.configure()
+        ).configure()
     audio_streams = []
     for i in range(spec.audio_tracks):
         codec = spec.audio_codec or ("aac" if path.suffix != ".mkv" else "flac")

@@ -259,13 +259,12 @@ def _shown_width(path) -> int:
     with av.open(str(path)) as c:
         frame = next(c.decode(video=0))
         graph = av.filter.Graph()
-        source = graph.add_buffer(
-            width=frame.width, height=frame.height, format=frame.format, time_base=frame.time_base
-        )
-        chain = [source, graph.add("scale", "w=iw*sar:h=ih:eval=frame"), graph.add("buffersink")]
-        chain[0].link_to(chain[1])
-        chain[1].link_to(chain[2])
-        graph.configure()
+        size = {"width": frame.width, "height": frame.height}
+        graph.link_nodes(
+            graph.add_buffer(**size, format=frame.format, time_base=frame.time_base),
+            graph.add("scale", "w=iw*sar:h=ih:eval=frame"),
+            graph.add("buffersink"),
+        ).configure()
         graph.push(frame)
         return graph.pull().width
 

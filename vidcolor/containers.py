@@ -289,16 +289,12 @@ class FrameAspect:
         shape = (frame.width, frame.height, frame.format.name, frame.time_base)
         if shape != self._shape:
             graph = av.filter.Graph()
-            chain = [
-                graph.add_buffer(
-                    width=frame.width, height=frame.height, format=frame.format, time_base=frame.time_base
-                ),
+            size = {"width": frame.width, "height": frame.height}
+            graph.link_nodes(
+                graph.add_buffer(**size, format=frame.format, time_base=frame.time_base),
                 graph.add("setsar", f"{self.aspect.numerator}/{self.aspect.denominator}"),
                 graph.add("buffersink"),
-            ]
-            chain[0].link_to(chain[1])
-            chain[1].link_to(chain[2])
-            graph.configure()
+            ).configure()
             self._graph, self._shape = graph, shape
         self._graph.push(frame)
         return self._graph.pull()
