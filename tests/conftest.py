@@ -43,6 +43,7 @@ class VideoSpec:
     sample_aspect_ratio: Fraction | None = None  # non-square pixels, on the stream (as MOV's pasp)
     options: dict = field(default_factory=dict)  # encoder options
     container_options: dict = field(default_factory=dict)  # muxer options, e.g. movflags=faststart
+    container_format: str | None = None  # FFmpeg's muxer, where the extension names another ("dvd")
 
 
 def frame_durations(spec: VideoSpec, time_base: Fraction) -> list[int]:
@@ -65,7 +66,7 @@ def luma_pattern(spec: VideoSpec, index: int, depth: int) -> np.ndarray:
 
 def write_video(path: Path, spec: VideoSpec) -> Path:
     """Writes a grey test video (and audio and subtitle tracks) with PyAV."""
-    container = av.open(str(path), "w", options=spec.container_options)
+    container = av.open(str(path), "w", format=spec.container_format, options=spec.container_options)
     options = {**spec.options, "flags": "+ildct+ilme"} if spec.field_order else spec.options
     stream = container.add_stream(spec.codec, rate=spec.rate, options=options)
     stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt

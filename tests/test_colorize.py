@@ -237,6 +237,8 @@ def test_encoders_without_a_crf_keep_the_picture(make_video, tiny_model, tmp_pat
         (".flv", "libx264"),  # the join failed
         (".nut", "libx264"),  # the sound was left out: NUT refused its lead-in before 0
         (".ogg", "libvpx"),  # the frames bunched up at 40 ms: Ogg times VP8 by the frame
+        (".vob", "mpeg2video"),  # failed at the end: FFmpeg guesses SVCD's muxer for .vob
+        (".3gp", "libx264"),
     ],
 )
 def test_a_reel_of_many_segments_joins_in_every_container(make_video, tiny_model, tmp_path, suffix, codec):
@@ -267,7 +269,7 @@ def test_a_variable_frame_rate_reel_of_many_segments_keeps_its_times(make_video,
 def _assert_sound_kept(src, dst, stats) -> None:
     """The AAC sound copied packet for packet, unless the container cannot hold it (WebM, MPEG-PS,
     MXF, Ogg): then it is re-encoded in the container's own codec, as long as it was."""
-    own = {".webm": "opus", ".mpg": "mp2", ".mxf": "pcm_s16le", ".ogg": "flac"}.get(dst.suffix)
+    own = {".webm": "opus", ".mpg": "mp2", ".vob": "mp2", ".mxf": "pcm_s16le", ".ogg": "flac"}.get(dst.suffix)
     if own is None:
         assert len(packets_of(dst, "audio")[0]) == len(packets_of(src, "audio")[0]) > 0
         assert stats.reencoded_streams == [] and stats.dropped_streams == []
@@ -299,6 +301,46 @@ def test_pcm_without_channel_positions_is_copied_into_mp4(make_video, tiny_model
         assert c.streams.audio[0].codec_context.layout.name == "stereo"
     samples = [b"".join(data for data, _ in packets_of(path, "audio")[0]) for path in (src, dst)]
     assert samples[0] == samples[1] != b""
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".vob"])
+def test_a_dvd_keeps_its_sound(make_video, tiny_model, tmp_path, suffix):
+    """A DVD's VOB holds navigation packets (a data stream) beside its MPEG-2 picture and AC-3 sound.
+    Matroska and MP4 refused their header with them, and the fallback wrote the video alone: the
+    sound was lost, exit 0. Into .vob the run failed at the end: FFmpeg guesses SVCD's muxer for
+    the extension. The navigation packets are left out (the VOB muxer writes its own)."""
+    dvd = dict(container_format="dvd", codec="mpeg2video", width=96, height=64, frames=12)
+    src = make_video(".vob", audio_tracks=1, audio_codec="ac3", audio_channels=2, **dvd)
+    with av.open(str(src)) as c:
+        assert [s.type for s in c.streams] == ["data", "video", "audio"], "the input has a DVD's streams"
+    dst = tmp_path / f"out{suffix}"
+    stats = colorize(src, dst, model=tiny_model)
+    assert stats.copied_streams == ["#2"] and stats.reencoded_streams == []
+    assert stats.dropped_streams == ["stream #0 (data dvd_nav_packet)"]
+    samples = [b"".join(data for data, _ in packets_of(path, "audio")[0]) for path in (src, dst)]
+    assert samples[0] == samples[1] != b""
+    frames, _ = read_video(dst)
+    assert len(frames) == 12
+    if suffix == ".vob":
+        with av.open(str(dst)) as c:
+            assert c.format.name == "mpeg" and c.streams.video[0].codec_context.name == "mpeg2video"
+
+
+def test_sound_a_3gp_cannot_hold_is_re_encoded_as_aac(make_video, tiny_model, tmp_path):
+    """3GP's own sound codec, AMR-NB, codes 8 kHz mono only: FLAC (or MP3) sound was left out of a
+    .3gp. It is re-encoded in the first codec that opens for it there, AAC, as long as it was."""
+    src = make_video(".mkv", frames=12, audio_tracks=1, audio_channels=2)
+    dst = tmp_path / "out.3gp"
+    stats = colorize(src, dst, model=tiny_model)
+    assert stats.reencoded_streams == ["#1"] and stats.dropped_streams == []
+    seconds = []
+    for path in (src, dst):
+        with av.open(str(path)) as c:
+            sound = c.streams.audio[0]
+            seconds.append(sum(f.samples for f in c.decode(sound)) / sound.rate)
+            if path == dst:
+                assert sound.codec_context.name == "aac" and sound.channels == 2
+    assert seconds[1] == pytest.approx(seconds[0], abs=0.05)
 
 
 def test_24_bit_pcm_is_copied_into_mxf(make_video, tiny_model, tmp_path):

@@ -64,6 +64,16 @@ def test_missing_input(folder, tiny_model, quiet):
     assert _files(folder) == set()
 
 
+@pytest.mark.parametrize("where", ["input", "output"])
+def test_standard_input_and_output_are_one_clear_line(make_video, tiny_model, folder, where):
+    """'-' was taken for a file: "no such file", or an unknown container for the extension ''."""
+    src = str(make_video(frames=2))
+    args = ["-", "out.mp4"] if where == "input" else [src, "-"]
+    result = _run([*args, "--model", str(tiny_model)], folder)
+    _assert_one_line_failure(result, "standard " + where, "name a file")
+    assert _files(folder) == set()
+
+
 def test_text_renamed_mp4(folder, tiny_model):
     (folder / "notes.mp4").write_text("this is not a video\n" * 50)
     result = _run(["notes.mp4", "out.mp4", "--model", str(tiny_model)], folder)
@@ -151,6 +161,18 @@ def test_success_writes_stats_json(make_video, tiny_model, folder):
     stats = json.loads((folder / "s.json").read_text())
     assert stats["frames"] == 3
     assert _files(folder) == {"out.mp4", "s.json"}
+
+
+def test_a_warning_during_the_run_has_its_own_line(make_video, tiny_model, folder):
+    """A warning while the progress bar was drawn (a stream left out, at the end) ran on at the end
+    of the bar's line. It goes above the bar, on a line of its own."""
+    src = make_video(frames=3, audio_tracks=1)
+    result = _run([str(src), "out.m2v", "--model", str(tiny_model)], folder, quiet=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.replace("\r", "\n").splitlines()
+    warnings = [line for line in lines if "WARNING" in line]
+    assert warnings and all(line.startswith("vidcolor: WARNING: ") for line in warnings), result.stderr
+    assert any("leaving out" in line for line in warnings) and any("frame/s" in line for line in lines)
 
 
 @pytest.mark.parametrize("signum,code", [(2, 130), (15, 143)])

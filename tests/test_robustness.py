@@ -17,7 +17,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import VideoSpec, read_video, write_video
+from conftest import VideoSpec, packets_of, read_video, write_video
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -290,6 +290,81 @@ def test_a_pixel_aspect_the_output_cannot_hold_is_a_warning(make_video, tiny_mod
     with caplog.at_level(logging.WARNING, logger="vidcolor"):
         colorize(src, tmp_path / "out.mkv", model=tiny_model)  # x264's pictures carry the ratio
     assert "pixels are" not in caplog.text
+
+
+def _grey_frames(stream: av.video.stream.VideoStream, count: int):
+    for i in range(count):
+        grey = np.full((stream.height, stream.width, 3), 20 * i, np.uint8)
+        frame = av.VideoFrame.from_ndarray(grey, "rgb24").reformat(format=stream.pix_fmt)
+        frame.pts = i
+        yield frame
+
+
+def _with_still(path, film_frames: int, cover: bool = False):
+    """A file with a one-frame MJPEG still before its film (none: sound alone) and a second of
+    sound; `cover` marks the still as a cover picture (an M4A's or MP3's, a Matroska's attachment)."""
+    with av.open(str(path), "w") as c:
+        still = c.add_stream("mjpeg", rate=1)
+        still.width, still.height, still.pix_fmt = 32, 32, "yuvj420p"
+        if cover:
+            still.disposition = av.stream.Disposition.attached_pic
+        streams = [(still, 1)]
+        if film_frames:
+            film = c.add_stream("libx264", rate=25)
+            film.width, film.height, film.pix_fmt = 64, 48, "yuv420p"
+            streams.append((film, film_frames))
+        sound = c.add_stream("aac", rate=48000, layout="mono")
+        for stream, count in streams:
+            c.mux([p for frame in _grey_frames(stream, count) for p in stream.encode(frame)] + stream.encode(None))
+        for start in range(0, 48000, 1024):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 48000, start
+            c.mux(sound.encode(chunk))
+        c.mux(sound.encode(None))
+    return path
+
+
+def test_the_film_is_colorized_not_a_still_before_it(tiny_model, tmp_path):
+    """The first video stream was taken: where a still came first (a Matroska's cover picture), it
+    was colorized, one frame, and the film copied grey, exit 0. The stream is the one `ffmpeg`
+    takes; the still is copied."""
+    src = _with_still(tmp_path / "in.mkv", film_frames=12)
+    stats = colorize(src, tmp_path / "out.mkv", model=tiny_model)
+    assert stats.frames == 12 and stats.copied_streams == ["#0", "#2"]
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert [s.codec_context.name for s in c.streams] == ["mjpeg", "h264", "aac"]
+
+
+def test_sound_with_a_cover_picture_is_not_a_video(tiny_model, tmp_path):
+    """An M4A with its album cover: the cover was colorized as a video of one frame."""
+    src = _with_still(tmp_path / "in.mp4", film_frames=0, cover=True)
+    with pytest.raises(InputError, match="no video stream .only a cover picture"):
+        colorize(src, tmp_path / "out.mp4", model=tiny_model)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_recordings_joined_into_one_file_keep_their_sound(make_video, tiny_model, tmp_path, caplog, suffix):
+    """Two MPEG-TS captures joined with `cat`: the clock starts again at the join. The frames were
+    moved on, the sound was not: the muxer refused it, and the output was written without it
+    (exit 0). Now each stream continues where it was, and picture and sound stay together."""
+    parts = [make_video(".ts", frames=25, audio_tracks=1, audio_codec="mp2", audio_channels=2) for _ in range(2)]
+    src = tmp_path / "joined.ts"
+    src.write_bytes(b"".join(part.read_bytes() for part in parts))
+    dst = tmp_path / f"out{suffix}"
+    with caplog.at_level(logging.WARNING, logger="vidcolor"):
+        stats = colorize(src, dst, model=tiny_model)
+    assert stats.frames == 50 and stats.copied_streams == ["#1"] and stats.dropped_streams == []
+    assert any("timestamps go back" in r.getMessage() for r in caplog.records)
+    before = [p for part in parts for p in packets_of(part, "audio")[0]]
+    after = packets_of(dst, "audio")[0]
+    assert [data for data, _ in after] == [data for data, _ in before]  # every packet, in order
+    times = [t for _, t in after]
+    assert times == sorted(times)
+    # Picture and sound of the second part begin together as they did in it, within a frame.
+    first = [float(f.pts * f.time_base) for f in (read_video(dst)[0][25], read_video(parts[1])[0][0])]
+    sound = [times[len(packets_of(parts[0], "audio")[0])], packets_of(parts[1], "audio")[0][0][1]]
+    assert abs((sound[0] - first[0]) - (sound[1] - first[1])) < 0.04
 
 
 def test_ten_bit_hevc_input(make_video, tiny_model, tmp_path):

@@ -27,7 +27,7 @@ from .cli import add_run_options, options_from_args
 from .config import ColorizeOptions
 from .containers import DEFAULT_CODEC, default_codec, setup_video_stream
 from .errors import VidcolorError
-from .media import open_input
+from .media import open_input, video_stream
 from .model import probe_lightness
 from .provenance import git_revision, library_versions, machine
 
@@ -67,7 +67,7 @@ def transcode(src: Path, dst: Path, options: ColorizeOptions) -> tuple[int, tupl
     (video only); returns the number of frames and their (width, height)."""
     options = replace(options, codec=options.codec or default_codec(dst))
     with open_input(src, decoder=options.decoder) as inp, av.open(str(dst), "w") as out:
-        source = inp.streams.video[0]
+        source = video_stream(inp, src)
         source.thread_type = "AUTO"
         stream = setup_video_stream(out, source, options.codec, options.encoder_options(), dst)
         frames = 0

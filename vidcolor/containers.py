@@ -35,19 +35,28 @@ FIELD_CODING_ENCODERS = ("libx264", "mpeg2video", "prores_ks")
 # reordered frames.
 REMUXED_CONTAINERS = {
     ".avi": "avi", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts", ".mpg": "mpeg", ".mpeg": "mpeg",
-    ".flv": "flv",
+    ".vob": "vob", ".flv": "flv",
 }  # fmt: skip
+# Extensions FFmpeg gives to another container than the one meant: it guesses SVCD's for .vob
+# (MPEG-2 at SVCD sizes only), and a .vob failed once every frame was colorized.
+SUFFIX_FORMATS = {".vob": "vob"}
 SLOT_CONTAINERS = frozenset({"avi"})
 SLOT_SEGMENT_SUFFIX = ".nut"
 REMUXED_SEGMENT_SUFFIX = ".mov"
 ANNEXB_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}  # length-prefixed units to start codes
-ANNEXB_CONTAINERS = frozenset({"mpegts", "mpeg"})  # those that want start codes (FLV, like MOV, does not)
+ANNEXB_CONTAINERS = frozenset({"mpegts", "mpeg", "vob"})  # those that want start codes (FLV, like MOV, does not)
 GLOBAL_HEADER = 1 << 22  # AV_CODEC_FLAG_GLOBAL_HEADER: the stream headers in extradata, not in-band
 
 
 def remuxed_container(path: Path) -> str | None:
     """FFmpeg's name of `path`'s container when a run's segments for it are another's, else None."""
     return REMUXED_CONTAINERS.get(path.suffix.lower())
+
+
+def container_format(path: Path) -> str | None:
+    """FFmpeg's name of the container to write `path` in where its extension alone would name the
+    wrong one (see SUFFIX_FORMATS), else None: FFmpeg's guess is right."""
+    return SUFFIX_FORMATS.get(path.suffix.lower())
 
 
 def is_slot_container(path: Path) -> bool:
@@ -92,7 +101,7 @@ def open_output(temp: Path, dst: Path, segment: bool = False) -> av.container.Ou
     # before 0 (an input's first frame can) later, and not the others.
     options = {"avoid_negative_ts": "disabled"} if segment and temp.suffix == SLOT_SEGMENT_SUFFIX else {}
     try:
-        return av.open(str(temp), "w", options=options)
+        return av.open(str(temp), "w", format=container_format(temp), options=options)
     except ValueError as e:
         raise _unknown_container(dst) from e
     except av.FFmpegError as e:
@@ -103,8 +112,9 @@ def open_output(temp: Path, dst: Path, segment: bool = False) -> av.container.Ou
 # (wrapped_avframe), which cannot be written as segments and joined, nor copied from a file.
 RAW_FRAME_CONTAINERS = frozenset({"yuv4mpegpipe"})
 DEFAULT_CODEC = "libx264"
-# Containers that take H.264 but not x264's long GOPs: MXF's index holds frame offsets of 127 at most.
-OWN_CODEC_CONTAINERS = frozenset({"mxf"})
+# Containers whose own codec is the default where they take H.264 too: MXF, whose index holds frame
+# offsets of 127 at most (x264's long GOPs do not fit), and DVD's VOB, whose players play MPEG-2.
+OWN_CODEC_CONTAINERS = frozenset({"mxf", "vob"})
 # When the container's own encoder is not in this FFmpeg (Ogg's Theora), the first of these it takes.
 FALLBACK_CODECS = ("libvpx-vp9", "libvpx", "mpeg4", "ffv1")
 
@@ -117,7 +127,7 @@ def _container_of(dst: Path, folder: Path) -> tuple[str, str] | None:
     """FFmpeg's name of the container `dst`'s extension names and the container's own video codec
     (a file in `folder` is opened to ask), or None for an unknown extension."""
     try:
-        with av.open(str(folder / f"probe{dst.suffix}"), "w") as probe:
+        with av.open(str(folder / f"probe{dst.suffix}"), "w", format=container_format(dst)) as probe:
             return probe.format.name, probe.default_video_codec
     except ValueError:
         return None
@@ -164,7 +174,8 @@ def _holds(folder: Path, suffix: str, codec: str) -> bool:
     """Whether the container of `suffix` takes `codec`'s video: a file in `folder` gets its header
     written with a small stream of it."""
     try:
-        with av.open(str(folder / f"{codec}{suffix}"), "w") as out:
+        path = folder / f"{codec}{suffix}"
+        with av.open(str(path), "w", format=container_format(path)) as out:
             stream = out.add_stream(codec)
             stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
             out.start_encoding()

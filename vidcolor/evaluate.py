@@ -24,7 +24,7 @@ import numpy as np
 
 from .consistency import FLOW_MAX_SIDE, ColourConsistency, ReferenceFlow, warp_error
 from .errors import InputError, VidcolorError
-from .media import open_input
+from .media import open_input, video_stream
 from .metrics import colorfulness, psnr, ssim
 from .progress import ProgressBar
 
@@ -144,7 +144,7 @@ def _decoded(path: Path) -> Iterator[av.VideoFrame]:
     """The first video stream's frames in decode order; PyAV errors become InputError with the path."""
     container = open_input(path)
     try:
-        stream = container.streams.video[0]
+        stream = video_stream(container, path)
         stream.thread_type = "AUTO"  # frame threading in the decoder
         yield from container.decode(stream)
     except av.FFmpegError as e:

@@ -71,6 +71,11 @@ def find_sequence(folder: Path) -> ImageSequence:
 
 def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
     """Refuses, before anything is opened or written, what would fail or damage a file."""
+    for path, what in ((src, "read from standard input"), (dst, "write to standard output")):
+        if str(path) == "-":
+            # The input is read twice (the video, then its sound and subtitles, from the start), and
+            # the output written in checkpointed segments that are joined at the end.
+            raise (InputError if path is src else OutputError)(f"vidcolor cannot {what} ('-'): name a file")
     if not src.exists():
         raise InputError(f"{src}: no such file")
     if src.is_dir():
@@ -135,10 +140,16 @@ def open_input(src: Path, frame_rate: Fraction | None = None, decoder: str = "cp
                 "and cannot be read without it"
             ) from e
         raise InputError(f"{src}: not a video file vidcolor can read ({e})") from e
-    if not container.streams.video:
+    if not _films(container):
+        cover = " (only a cover picture)" if container.streams.video else ""
         container.close()
-        raise InputError(f"{src}: has no video stream")
+        raise InputError(f"{src}: has no video stream{cover}")
     return container
+
+
+def _films(container: av.container.InputContainer) -> list[av.video.stream.VideoStream]:
+    """The video streams that are not a cover picture (an MP3's or an M4A's, a Matroska's attachment)."""
+    return [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
 
 
 def _open_hwaccel(src: Path) -> av.container.InputContainer:
@@ -160,8 +171,13 @@ def _open_hwaccel(src: Path) -> av.container.InputContainer:
 
 
 def video_stream(container: av.container.InputContainer, src: Path) -> av.video.stream.VideoStream:
-    """The video stream to colorize: the first one with a decoder; InputError if none has one."""
-    for stream in container.streams.video:
+    """The video stream to colorize: the one `ffmpeg` takes (av_find_best_stream: not a cover
+    picture, the most pixels and frames), else the first with a decoder; InputError if none has
+    one. The first alone was a Matroska's cover picture where it came before the film: one frame
+    colorized, the film copied grey, exit 0."""
+    films, best = _films(container), container.streams.best("video")
+    candidates = ([best] if best in films else []) + [s for s in films if s is not best]
+    for stream in candidates:
         try:
             if stream.codec_context is not None and stream.codec_context.codec is not None:
                 return stream
@@ -188,7 +204,9 @@ class StreamPlan:
 
 
 def _describe(stream: av.stream.Stream) -> str:
-    name = stream.codec_context.name if stream.codec_context else "data"
+    # The codec's name (mp3), not its decoder's (mp3float); data streams have no decoder.
+    ctx = stream.codec_context
+    name = ctx.codec.canonical_name if ctx else getattr(stream, "name", None) or "data"
     language = stream.metadata.get("language")
     return f"stream #{stream.index} ({stream.type} {name}{', ' + language if language else ''})"
 
@@ -234,7 +252,9 @@ def plan_streams(
                 else:
                     log.info("converting %s to %s (text only, lossless)", _describe(stream), target_codec)
                 continue
-        if codec is not None and codec not in supported and stream.type != "data" and not _takes(out, stream):
+        # Data streams too: a DVD's navigation packets made Matroska and MP4 refuse the header,
+        # and the fallback then wrote the video alone, without the reel's sound.
+        if codec not in supported and not _takes(out, stream):
             target = _audio_encoder(out, stream) if stream.type == "audio" else None
             if target is not None:
                 plan.copied[stream.index] = CopiedStream(stream, target, reencode=True)
@@ -276,25 +296,54 @@ def _placed_layout(ctx: av.audio.codeccontext.AudioCodecContext) -> str:
     return ctx.layout.name
 
 
+# Sound encoders tried, after the container's own, for sound it cannot hold as it is.
+FALLBACK_AUDIO_CODECS = ("aac", "mp2", "pcm_s16le")
+
+
 def _audio_encoder(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream):
     """A stream of `out`'s own sound codec (Opus in WebM, MP2 in MPEG-PS, PCM in MXF) for sound it
-    cannot hold as it is, at the input's rate where the codec takes it, or None if there is none:
-    the sound kept, not its bytes (an MP3 reel into WebM lost its sound)."""
-    try:
-        codec = av.Codec(out.default_audio_codec, "w")
-    except (ValueError, av.FFmpegError, TypeError):
-        return None
+    cannot hold as it is, else of the first of FALLBACK_AUDIO_CODECS that opens for this sound in
+    it, at the input's rate where the codec takes it; None if there is none. The sound is kept,
+    not its bytes: an MP3 reel into WebM lost its sound, and into 3GP too (its own AMR-NB codes
+    8 kHz mono only)."""
     ctx = stream.codec_context
-    rate = ctx.sample_rate if not codec.audio_rates or ctx.sample_rate in codec.audio_rates else max(codec.audio_rates)
-    if out.format.name == "mxf":
-        rate = 48000  # the only rate FFmpeg's MXF muxer takes
-    try:
+    if ctx is None or not ctx.sample_rate:
+        return None  # sound FFmpeg cannot read (damaged, or an unknown codec): nothing to encode
+    for name in (out.default_audio_codec, *FALLBACK_AUDIO_CODECS):
+        try:
+            codec = av.Codec(name, "w")
+        except (ValueError, av.FFmpegError, TypeError):
+            continue
+        rates = codec.audio_rates
+        rate = ctx.sample_rate if not rates or ctx.sample_rate in rates else max(rates)
+        if out.format.name == "mxf":
+            rate = 48000  # the only rate FFmpeg's MXF muxer takes
+        if not _opens(out.format.name, codec.name, rate, _placed_layout(ctx)):
+            continue
         target = out.add_stream(codec.name, rate=rate, layout=_placed_layout(ctx))
-    except (ValueError, av.FFmpegError):
-        return None
-    target.metadata.update(stream.metadata)
-    target.disposition = stream.disposition
-    return target
+        target.metadata.update(stream.metadata)
+        target.disposition = stream.disposition
+        return target
+    return None
+
+
+def _opens(container: str, codec: str, rate: int, layout: str) -> bool:
+    """Whether `codec`'s encoder opens for sound of `rate` and `layout` and `container` writes its
+    header with it (MXF's beside a picture: it refuses sound alone)."""
+    probe = av.open(io.BytesIO(), "w", format=container)
+    try:
+        if container == "mxf":
+            picture = probe.add_stream(probe.default_video_codec, rate=25)
+            picture.width, picture.height, picture.pix_fmt = 720, 576, "yuv422p"
+        sound = probe.add_stream(codec, rate=rate, layout=layout)
+        sound.codec_context.open()
+        probe.start_encoding()
+        return True
+    except (ValueError, av.FFmpegError, TypeError):
+        return False
+    finally:
+        with contextlib.suppress(av.FFmpegError):
+            probe.close()
 
 
 def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
@@ -372,7 +421,7 @@ def time_span(path: Path, frame_rate: Fraction | None = None) -> tuple[float, fl
         if path.is_dir():
             return 0.0, find_sequence(path).count / float(frame_rate or DEFAULT_SEQUENCE_RATE)
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = video_stream(container, path)
             start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
             if stream.duration:
                 return start, float(stream.duration * stream.time_base)
@@ -389,7 +438,7 @@ def estimate_frames(path: Path) -> int | None:
         if path.is_dir():
             return find_sequence(path).count
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = video_stream(container, path)
             if stream.frames:
                 return stream.frames
             if stream.duration:

@@ -17,14 +17,20 @@ class ProgressBar:
     def __call__(self, frames: int) -> None:
         if self._bar is None:
             from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
             from .media import estimate_frames
 
             self._bar = tqdm(total=estimate_frames(self.total_from), unit="frame", dynamic_ncols=True, desc=self.label)
+            # Warnings while the bar is drawn go above it, each on its own line; written to stderr
+            # as they were, they ran on at the end of the bar's line.
+            self._logging = logging_redirect_tqdm()
+            self._logging.__enter__()
         self._bar.update(frames - self._bar.n)
 
     def close(self) -> None:
         """Ends the bar's line; calling it again does nothing."""
         if self._bar is not None:
+            self._logging.__exit__(None, None, None)
             self._bar.close()
             self._bar = None

@@ -183,6 +183,7 @@ class _Job:
         header = self.video.codec_context
         self.size: tuple[int, int] | None = (header.width, header.height) if header.width and header.height else None
         self.last_pts: int | None = None
+        self.jumped = False  # the video's timestamps went back (warned once)
         self.rotation: int | None = None  # display rotation of the input, degrees
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
@@ -391,6 +392,15 @@ class _Job:
             self.decoded, source_pts, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps
         )
         pts = frame.pts
+        if pts is not None and self.last_pts is not None and not self.jumped:
+            back = (self.last_pts - pts) * self.video.time_base
+            if back > JUMP_BACK_SECONDS:
+                self.jumped = True
+                log.warning(
+                    "%s: its timestamps go back %.2f s at frame %d (recordings joined into one file?): "
+                    "what follows is placed after what came before, in picture and sound",
+                    self.src, back, self.decoded,
+                )  # fmt: skip
         if pts is None or (self.last_pts is not None and pts <= self.last_pts):
             # Encoders need strictly increasing timestamps; make one up only where the input has none.
             step = self._ticks_per_frame()
@@ -640,7 +650,7 @@ class _Job:
             self.stats.dropped_streams = list(plan.dropped)
             out.metadata.update({k: v for k, v in inp.metadata.items() if k != "encoder"})
             out.set_chapters(inp.chapters())  # a reel's chapter marks, with their titles
-            copied = inp.demux(*[c.source for c in plan.copied.values()]) if plan.copied else iter(())
+            copied = _continuous(inp.demux(*[c.source for c in plan.copied.values()])) if plan.copied else iter(())
             ours, theirs = _timed(self._segment_packets(paths, video), 0), _timed(copied, 1)
             slots = is_slot_container(self.dst)
             if slots:
@@ -804,6 +814,39 @@ def _shifted(packets: Iterator[Timed], seconds: Fraction) -> Iterator[Timed]:
         if packet.dts is not None:
             packet.dts += ticks
         yield time_s + float(seconds), tag, packet
+
+
+# How far a stream's timestamps may go back before it is taken as a new part whose clock started
+# again (FFmpeg's rule for formats with timestamp discontinuities: 0.1 s).
+JUMP_BACK_SECONDS = Fraction(1, 10)
+
+
+def _continuous(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+    """The copied streams' packets, each stream's timestamps moved on where they go back by more than
+    JUMP_BACK_SECONDS, so that it continues where it was: recordings joined into one file (`cat` of
+    two MPEG-TS captures) start their clocks again at each join. The video's frames are moved on
+    likewise as they are decoded (a frame that is not after the one before follows it); the sound
+    kept its times, the muxer refused it, and the output was written without it."""
+    ends: dict[int, Fraction] = {}  # by stream index: where its last packet ended, in seconds
+    shifts: dict[int, int] = {}  # by stream index: ticks added to its timestamps since its last jump
+    for packet in packets:
+        index, ts = packet.stream.index, packet.dts if packet.dts is not None else packet.pts
+        if ts is None:
+            yield packet
+            continue
+        shift = shifts.get(index, 0)
+        start = (ts + shift) * packet.time_base
+        if index in ends and start + JUMP_BACK_SECONDS < ends[index]:
+            shift += round((ends[index] - start) / packet.time_base)
+            shifts[index] = shift
+            log.debug(
+                "stream #%d goes back from %.3f s to %.3f s: moved on by the difference", index, ends[index], start
+            )
+        if shift:
+            packet.dts = packet.dts + shift if packet.dts is not None else None
+            packet.pts = packet.pts + shift if packet.pts is not None else None
+        ends[index] = max(ends.get(index, start), (ts + shift + (packet.duration or 0)) * packet.time_base)
+        yield packet
 
 
 def _timed(packets: Iterator[av.Packet], tag: int) -> Iterator[Timed]:
