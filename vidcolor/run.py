@@ -392,7 +392,7 @@ class _Job:
             self.decoded, source_pts, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps
         )
         pts = frame.pts
-        if pts is not None and self.last_pts is not None and not self.jumped:
+        if pts is not None and self.last_pts is not None and not self.jumped and self.inp.format.flags & TS_DISCONT:
             back = (self.last_pts - pts) * self.video.time_base
             if back > JUMP_BACK_SECONDS:
                 self.jumped = True
@@ -816,6 +816,7 @@ def _shifted(packets: Iterator[Timed], seconds: Fraction) -> Iterator[Timed]:
         yield time_s + float(seconds), tag, packet
 
 
+TS_DISCONT = 0x200  # AVFMT_TS_DISCONT: a format whose timestamps may start again (MPEG-TS, MPEG-PS)
 # How far a stream's timestamps may go back before it is taken as a new part whose clock started
 # again (FFmpeg's rule for formats with timestamp discontinuities: 0.1 s).
 JUMP_BACK_SECONDS = Fraction(1, 10)
