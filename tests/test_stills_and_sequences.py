@@ -3,6 +3,7 @@ and a single still image in, a colorized image out."""
 
 from __future__ import annotations
 
+import struct
 from fractions import Fraction
 
 import av
@@ -103,6 +104,33 @@ def test_a_still_image_keeps_its_luma_depth_and_alpha(tmp_path, tiny_model, suff
     assert np.abs(out[..., 2].astype(int) - out[..., 0].astype(int)).max() > 0.05 * peak  # coloured
     if channels == 4:
         assert np.array_equal(out[..., 3], picture[..., 3])
+
+
+def _with_orientation(jpeg: bytes, orientation: int, order: str) -> bytes:
+    """The JPEG with an EXIF block (in `order` byte order, "<" or ">") whose orientation tag is set."""
+    tiff = (b"II" if order == "<" else b"MM") + struct.pack(order + "HIH", 42, 8, 1)
+    tiff += struct.pack(order + "HHIHHI", 274, 3, 1, orientation, 0, 0)
+    app1 = b"\xff\xe1" + struct.pack(">H", 8 + len(tiff)) + b"Exif\x00\x00" + tiff
+    return jpeg[:2] + app1 + jpeg[2:]
+
+
+@pytest.mark.parametrize(("orientation", "order"), [(3, "<"), (6, ">"), (7, "<"), (8, "<")])
+def test_a_photo_taken_on_its_side_comes_out_upright(tmp_path, tiny_model, orientation, order):
+    """A JPEG whose EXIF says how the camera was held (viewers turn it): it came out as stored, on
+    its side, since the output carries no orientation tag. It is written upright, as it is shown;
+    OpenCV's own reading with the orientation applied is the reference."""
+    grey = _gradient(0, height=40, width=64)
+    grey[:10, :20] = 250  # a corner to tell the turns apart
+    ok, jpeg = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    src, dst = tmp_path / "photo.jpg", tmp_path / "colour.png"
+    src.write_bytes(_with_orientation(jpeg.tobytes(), orientation, order))
+    upright = cv2.imread(str(src), cv2.IMREAD_GRAYSCALE)  # OpenCV applies the orientation here
+    assert upright.shape != grey.shape or orientation == 3
+    colorize_image(src, dst, model=tiny_model)
+    out = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
+    assert out.shape[:2] == upright.shape
+    luma = rgb_to_luma(out[..., 2::-1].astype(np.float32))
+    assert np.abs(luma - upright).max() <= 1.5  # the input's luma, turned
 
 
 def test_still_image_saturation_from_the_command_line(tmp_path, tiny_model):

@@ -4,6 +4,7 @@ video frame takes, without the codec)."""
 from __future__ import annotations
 
 import os
+import struct
 import time
 import uuid
 from dataclasses import replace
@@ -21,6 +22,55 @@ from .stats import RunStats
 # Still images read and written with OpenCV (lower case). DPX and EXR come in as image sequences.
 IMAGE_SUFFIXES = frozenset(".png .jpg .jpeg .tif .tiff .bmp .webp".split())
 EIGHT_BIT_ONLY = frozenset(".jpg .jpeg .bmp .webp".split())  # formats that cannot hold 16-bit samples
+
+
+# EXIF orientation (tag 274) -> the numpy view that shows the stored pixels upright.
+_ORIENTATIONS = {
+    2: lambda a: a[:, ::-1],  # mirrored left to right
+    3: lambda a: a[::-1, ::-1],  # upside down
+    4: lambda a: a[::-1],  # mirrored top to bottom
+    5: lambda a: a.swapaxes(0, 1),  # mirrored, turned a quarter anticlockwise
+    6: lambda a: np.rot90(a, -1),  # turned a quarter anticlockwise: shown a quarter clockwise
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],  # mirrored, turned a quarter clockwise
+    8: lambda a: np.rot90(a, 1),  # turned a quarter clockwise: shown a quarter anticlockwise
+}
+
+
+def exif_orientation(path: Path) -> int:
+    """The EXIF orientation (1-8) of a JPEG or TIFF file, 1 where it has none: how the camera was
+    held, which viewers apply. OpenCV reads the stored pixels as they are when it keeps the alpha
+    plane and the depth, and writes no EXIF."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+            if head == b"\xff\xd8":  # JPEG: the EXIF block is an APP1 segment before the image data
+                while True:
+                    marker = f.read(4)
+                    if len(marker) < 4 or marker[0] != 0xFF or marker[1] in (0xDA, 0xD9):
+                        return 1
+                    length = struct.unpack(">H", marker[2:])[0]
+                    body = f.read(length - 2)
+                    if marker[1] == 0xE1 and body.startswith(b"Exif\x00\x00"):
+                        return _tiff_orientation(body[6:])
+            elif head in (b"II", b"MM"):
+                return _tiff_orientation(head + f.read(1 << 16))
+    except (OSError, struct.error):
+        pass
+    return 1
+
+
+def _tiff_orientation(tiff: bytes) -> int:
+    """Tag 274 of the first image file directory of a TIFF structure (an EXIF block is one)."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    (offset,) = struct.unpack(order + "I", tiff[4:8])
+    (count,) = struct.unpack(order + "H", tiff[offset : offset + 2])
+    for entry in range(count):
+        start = offset + 2 + 12 * entry
+        tag, kind = struct.unpack(order + "HH", tiff[start : start + 4])
+        if tag == 274 and kind == 3:  # SHORT
+            (value,) = struct.unpack(order + "H", tiff[start + 8 : start + 10])
+            return value if value in _ORIENTATIONS else 1
+    return 1
 
 
 def is_image(path: Path) -> bool:
@@ -71,6 +121,9 @@ def colorize_image(
         raise InputError(f"{src}: not an image vidcolor can read")
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{src}: {image.dtype} samples; vidcolor reads 8- and 16-bit images")
+    # Upright, as viewers show it: the output carries no orientation tag (a photo of a print taken
+    # with the camera on its side came out on its side).
+    image = np.ascontiguousarray(_ORIENTATIONS.get(exif_orientation(src), lambda a: a)(image))
     peak = float(np.iinfo(image.dtype).max)
     alpha = None
     if image.ndim == 2:
