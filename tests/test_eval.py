@@ -37,14 +37,17 @@ KEYS = {
 }
 
 
-def write_rgb_video(path: Path, frames: list[np.ndarray]) -> Path:
-    """Writes (H, W, 3) uint8 R'G'B' frames losslessly (FFV1, bgr0): decoding returns them exactly."""
+def write_rgb_video(path: Path, frames: list[np.ndarray], rate: int = 25, ticks: list[int] | None = None) -> Path:
+    """Writes (H, W, 3) uint8 R'G'B' frames losslessly (FFV1, bgr0): decoding returns them exactly.
+    Frame i is at ticks[i] / rate seconds (default i / rate)."""
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=25)
+        stream = container.add_stream("ffv1", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
-        for rgb in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = ticks[index] if ticks else index
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
@@ -249,6 +252,22 @@ def test_different_lengths_compare_the_common_prefix(tmp_path, caplog):
     assert (scores.frames, scores.frames_reference, scores.frames_candidate) == (5, 8, 5)
     assert scores.psnr == PSNR_CAP_DB
     assert "compared the first 5" in caplog.text
+
+
+@pytest.mark.parametrize("case", ["half the frame rate", "a frame missing"])
+def test_frames_of_other_moments_are_an_input_error(tmp_path, case):
+    """Frames are paired in decode order: a candidate at another frame rate, or one that lost a
+    frame, was scored against other moments of the reference without a word."""
+    frames = moving(8)
+    reference = write_rgb_video(tmp_path / "ref.mkv", frames)
+    if case == "half the frame rate":
+        candidate = write_rgb_video(tmp_path / "cand.mkv", frames[::2], rate=25, ticks=[0, 2, 4, 6])
+    else:
+        candidate = write_rgb_video(tmp_path / "cand.mkv", frames[:3] + frames[4:], ticks=[0, 1, 2, 4, 5, 6, 7])
+    with pytest.raises(InputError, match="frame [13] is at .* another frame rate, or frames missing"):
+        evaluate_videos(reference, candidate)
+    # The same frames at the same moments score as they did.
+    assert evaluate_videos(reference, write_rgb_video(tmp_path / "same.mkv", frames)).psnr == PSNR_CAP_DB
 
 
 def test_size_mismatch_is_an_input_error(make_video):

@@ -239,12 +239,15 @@ def main(argv: list[str] | None = None) -> int:
                 )
             return EXIT_OK
     except VidcolorError as e:
+        bar.close()  # the message on a line of its own, not at the end of the bar's
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
+        bar.close()
         print(f"vidcolor: interrupted; {_kept(args.output)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Terminated:
+        bar.close()
         print(f"vidcolor: terminated; {_kept(args.output)}", file=sys.stderr)
         return EXIT_TERMINATED
     finally:

@@ -171,11 +171,19 @@ def evaluate_videos(
             if frame is None:
                 raise InputError(f"{path}: no video frames could be decoded")
         totals = _Totals(truth.width, truth.height)
+        clock = _PairClock(truth, ours)
         while truth is not None and ours is not None:
             if (truth.width, truth.height) != (ours.width, ours.height):
                 raise InputError(
                     f"frame sizes differ at frame {totals.frames}: {reference} is {truth.width}x{truth.height}, "
                     f"{candidate} is {ours.width}x{ours.height}; scale the candidate to the reference's size"
+                )
+            apart = clock.apart(truth, ours)
+            if apart is not None:
+                raise InputError(
+                    f"frame {totals.frames} is at {apart[0]:.3f} s in {reference} and at {apart[1]:.3f} s in "
+                    f"{candidate} (from each video's first frame): another frame rate, or frames missing from one; "
+                    "frames are compared in order, so they must show the same moments"
                 )
             totals.add(truth.to_ndarray(format="rgb24"), ours.to_ndarray(format="rgb24"))
             if progress:
@@ -199,6 +207,35 @@ def evaluate_videos(
     return totals.scores(reference, candidate, frames_reference, frames_candidate)
 
 
+class _PairClock:
+    """Checks that the frames paired in decode order show the same moment: their times from each
+    video's first frame agree to within half the reference's frame interval. A candidate at
+    another frame rate (or one that lost a frame) was scored against other moments of the
+    reference, without a word."""
+
+    def __init__(self, truth: av.VideoFrame, ours: av.VideoFrame):
+        self.starts = (_time(truth), _time(ours))
+        self.previous: float | None = None  # the reference's last frame time, for its interval
+        self.interval: float | None = None
+
+    def apart(self, truth: av.VideoFrame, ours: av.VideoFrame) -> tuple[float, float] | None:
+        """(reference time, candidate time) in seconds where they disagree, else None."""
+        times = (_time(truth), _time(ours))
+        if None in times or None in self.starts:
+            return None
+        times = (times[0] - self.starts[0], times[1] - self.starts[1])
+        if self.previous is not None and self.interval is None and times[0] > self.previous:
+            self.interval = times[0] - self.previous
+        self.previous = times[0]
+        if self.interval is not None and abs(times[0] - times[1]) > self.interval / 2:
+            return times
+        return None
+
+
+def _time(frame: av.VideoFrame) -> float | None:
+    return float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+
+
 # -- command line -------------------------------------------------------------------------------
 
 _EPILOG = f"""\
@@ -214,10 +251,12 @@ metrics (means over frames, or over frame pairs for the temporal ones):
                 flow (medium preset, long side <= {FLOW_MAX_SIDE} px), squared error over pixels that
                 pass a forward-backward occlusion test, in [0, 1]^2 units; same flow for both videos
   warp_error_ab the same on CIE a*, b* only (ab units^2): colour flicker without the luma term
-  Frames are paired in decode order; if the lengths differ, the common prefix is compared
-  (with a warning). A value that needs more frames than there are is n/a (null in JSON).
+  Frames are paired in decode order and must show the same moments (times from each video's
+  first frame within half a frame; another frame rate is an error); if the lengths differ, the
+  common prefix is compared (with a warning). A value that needs more frames than there are is
+  n/a (null in JSON).
 
-exit codes: 0 done; 1 failed (missing or unreadable file, frame sizes differ); 2 usage; 130 interrupted.
+exit codes: 0 done; 1 failed (missing or unreadable file, frame sizes or times differ); 2 usage; 130 interrupted.
 """
 
 # (key in VideoScores, label, number format)
@@ -276,9 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(scores.to_dict(), indent=2, allow_nan=False) if args.json else format_table(scores))
         return EXIT_OK
     except VidcolorError as e:
+        bar.close()  # the message on a line of its own, not at the end of the bar's
         print(f"vidcolor: error: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
+        bar.close()
         print("vidcolor: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
