@@ -34,6 +34,7 @@ class VideoSpec:
     audio_codec: str | None = None  # default: AAC, FLAC in Matroska
     audio_channels: int = 1
     subtitles: bool = False
+    subtitle_cues: tuple = ()  # (start ms, duration ms, text) of each cue; default: two short ones
     vfr: bool = False  # irregular frame durations
     time_base: Fraction | None = None
     color_range: int = 0  # AVColorRange: 1 limited, 2 full
@@ -146,12 +147,13 @@ def write_video(path: Path, spec: VideoSpec) -> Path:
         for packet in a.encode(None):
             container.mux(packet)
     if subtitle is not None:
-        for i, text in enumerate(["Hello", "Colour ahoy"]):
+        cues = spec.subtitle_cues or [(int(i * seconds * 500), 100, t) for i, t in enumerate(["Hello", "Colour ahoy"])]
+        for start, duration, text in cues:
             raw = text.encode()
             payload = struct.pack(">H", len(raw)) + raw if path.suffix in (".mp4", ".mov") else raw
             packet = av.Packet(payload)
-            packet.pts = packet.dts = int(i * seconds * 500)
-            packet.duration = 100
+            packet.pts = packet.dts = start
+            packet.duration = duration
             packet.time_base = Fraction(1, 1000)
             packet.stream = subtitle
             container.mux(packet)

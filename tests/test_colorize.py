@@ -522,6 +522,18 @@ def test_subtitles_copied(make_video, tiny_model, tmp_path):
     assert packets_of(dst, "subtitle") == packets_of(src, "subtitle")
 
 
+def test_overlapping_subtitle_cues_keep_their_times(make_video, tiny_model, tmp_path):
+    """Cues may overlap (a second speaker's line during the first's): a stream that goes back is
+    moved on only where its start times go back (recordings joined into one file), not where a cue
+    starts before the one before has ended."""
+    cues = ((0, 3000, "First line"), (1000, 1000, "Second speaker"), (2500, 1500, "Third"))
+    src = make_video(".mkv", frames=10, subtitles=True, subtitle_cues=cues)
+    dst = tmp_path / "out.mkv"
+    colorize(src, dst, model=tiny_model)
+    assert [t for _, t in packets_of(dst, "subtitle")[0]] == [0.0, 1.0, 2.5]
+    assert packets_of(dst, "subtitle") == packets_of(src, "subtitle")
+
+
 def test_subtitles_converted_to_container_text_format(make_video, tiny_model, tmp_path):
     src = make_video(frames=10, subtitles=True)  # mov_text, which Matroska cannot hold
     dst = tmp_path / "out.mkv"

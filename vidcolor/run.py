@@ -824,11 +824,13 @@ JUMP_BACK_SECONDS = Fraction(1, 10)
 
 def _continuous(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
     """The copied streams' packets, each stream's timestamps moved on where they go back by more than
-    JUMP_BACK_SECONDS, so that it continues where it was: recordings joined into one file (`cat` of
-    two MPEG-TS captures) start their clocks again at each join. The video's frames are moved on
-    likewise as they are decoded (a frame that is not after the one before follows it); the sound
-    kept its times, the muxer refused it, and the output was written without it."""
-    ends: dict[int, Fraction] = {}  # by stream index: where its last packet ended, in seconds
+    JUMP_BACK_SECONDS from its packet before, so that it continues where it was: recordings joined
+    into one file (`cat` of two MPEG-TS captures) start their clocks again at each join. The
+    video's frames are moved on likewise as they are decoded (a frame that is not after the one
+    before follows it); the sound kept its times, the muxer refused it, and the output was
+    written without it. Only the start times are compared: subtitle cues may overlap."""
+    starts: dict[int, Fraction] = {}  # by stream index: where its last packet started, in seconds
+    ends: dict[int, Fraction] = {}  # ... and ended
     shifts: dict[int, int] = {}  # by stream index: ticks added to its timestamps since its last jump
     for packet in packets:
         index, ts = packet.stream.index, packet.dts if packet.dts is not None else packet.pts
@@ -837,16 +839,16 @@ def _continuous(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
             continue
         shift = shifts.get(index, 0)
         start = (ts + shift) * packet.time_base
-        if index in ends and start + JUMP_BACK_SECONDS < ends[index]:
+        if index in starts and start + JUMP_BACK_SECONDS < starts[index]:
+            log.debug("stream #%d goes back from %.3f s to %.3f s: moved on", index, starts[index], start)
             shift += round((ends[index] - start) / packet.time_base)
             shifts[index] = shift
-            log.debug(
-                "stream #%d goes back from %.3f s to %.3f s: moved on by the difference", index, ends[index], start
-            )
+            start = (ts + shift) * packet.time_base
         if shift:
             packet.dts = packet.dts + shift if packet.dts is not None else None
             packet.pts = packet.pts + shift if packet.pts is not None else None
-        ends[index] = max(ends.get(index, start), (ts + shift + (packet.duration or 0)) * packet.time_base)
+        starts[index] = start
+        ends[index] = max(ends.get(index, start), start + (packet.duration or 0) * packet.time_base)
         yield packet
 
 
