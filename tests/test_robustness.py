@@ -355,7 +355,7 @@ def test_recordings_joined_into_one_file_keep_their_sound(make_video, tiny_model
     with caplog.at_level(logging.WARNING, logger="vidcolor"):
         stats = colorize(src, dst, model=tiny_model)
     assert stats.frames == 50 and stats.copied_streams == ["#1"] and stats.dropped_streams == []
-    assert any("timestamps go back" in r.getMessage() for r in caplog.records)
+    assert stats.timestamp_jumps == 1 and any("timestamps go back" in r.getMessage() for r in caplog.records)
     before = [p for part in parts for p in packets_of(part, "audio")[0]]
     after = packets_of(dst, "audio")[0]
     assert [data for data, _ in after] == [data for data, _ in before]  # every packet, in order
@@ -365,6 +365,37 @@ def test_recordings_joined_into_one_file_keep_their_sound(make_video, tiny_model
     first = [float(f.pts * f.time_base) for f in (read_video(dst)[0][25], read_video(parts[1])[0][0])]
     sound = [times[len(packets_of(parts[0], "audio")[0])], packets_of(parts[1], "audio")[0][0][1]]
     assert abs((sound[0] - first[0]) - (sound[1] - first[1])) < 0.04
+
+
+def test_a_packet_whose_time_goes_back_is_left_out_unless_the_video_jumped_too(make_video):
+    """A damaged timestamp in one sound packet (0.5 s back) is not a new recording: the packet is left
+    out and counted (the muxer refused it, and the output lost all its sound); only where the
+    video's clock started again too is the stream moved on from there."""
+    from vidcolor.run import _continuous
+
+    src = make_video(".mp4", frames=25, audio_tracks=1)  # AAC: 47 packets a second
+
+    def packets():
+        with av.open(str(src)) as c:
+            read = [p for p in c.demux(c.streams.audio[0]) if p.size]
+        times = [p.pts for p in read]
+        back = round(0.5 / read[0].time_base)
+        read[10].pts -= back  # a damaged time, or a new recording's clock
+        read[10].dts = read[10].pts
+        return read, times, back
+
+    read, times, back = packets()
+    dropped: dict[int, int] = {}
+    kept = list(_continuous(iter(read), False, dropped))
+    assert dropped == {read[0].stream.index: 1} and [p.pts for p in kept] == times[:10] + times[11:]
+    read, times, back = packets()
+    dropped = {}
+    moved = [p.pts for p in _continuous(iter(read), True, dropped)]
+    # Packet 10 follows packet 9, and the rest follow it as they did in the input.
+    assert not dropped and moved[:10] == times[:10] and moved[10] == times[9] + (times[10] - times[9])
+    assert [moved[i] - moved[10] for i in range(11, len(moved))] == [
+        times[i] - (times[10] - back) for i in range(11, len(times))
+    ]
 
 
 def test_ten_bit_hevc_input(make_video, tiny_model, tmp_path):

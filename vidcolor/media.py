@@ -203,7 +203,7 @@ class StreamPlan:
     dropped: list[str] = field(default_factory=list)  # descriptions of streams left out
 
 
-def _describe(stream: av.stream.Stream) -> str:
+def describe_stream(stream: av.stream.Stream) -> str:
     # The codec's name (mp3), not its decoder's (mp3float); data streams have no decoder.
     ctx = stream.codec_context
     name = ctx.codec.canonical_name if ctx else getattr(stream, "name", None) or "data"
@@ -228,7 +228,7 @@ def plan_streams(
             video = add_video()
             continue
         if not copy:
-            plan.dropped.append(_describe(stream))
+            plan.dropped.append(describe_stream(stream))
             continue
         codec = stream.codec_context.name if stream.codec_context else None
         if stream.type == "data" and "timecode" in stream.metadata:
@@ -246,11 +246,11 @@ def plan_streams(
                 if codec in _STYLED_SUBTITLES:
                     log.warning(
                         "converting %s to %s: its text is kept, its styling and placement are not",
-                        _describe(stream),
+                        describe_stream(stream),
                         target_codec,
                     )
                 else:
-                    log.info("converting %s to %s (text only, lossless)", _describe(stream), target_codec)
+                    log.info("converting %s to %s (text only, lossless)", describe_stream(stream), target_codec)
                 continue
         # Data streams too: a DVD's navigation packets made Matroska and MP4 refuse the header,
         # and the fallback then wrote the video alone, without the reel's sound.
@@ -260,19 +260,19 @@ def plan_streams(
                 plan.copied[stream.index] = CopiedStream(stream, target, reencode=True)
                 log.warning(
                     "re-encoding %s as %s: the %s container cannot hold it as it is",
-                    _describe(stream),
+                    describe_stream(stream),
                     target.codec_context.name,
                     out.format.name,
                 )
                 continue
-            plan.dropped.append(_describe(stream))
-            log.warning("leaving out %s: the %s container cannot hold it", _describe(stream), out.format.name)
+            plan.dropped.append(describe_stream(stream))
+            log.warning("leaving out %s: the %s container cannot hold it", describe_stream(stream), out.format.name)
             continue
         try:
             target = out.add_stream_from_template(stream)
         except (ValueError, av.FFmpegError) as e:
-            plan.dropped.append(_describe(stream))
-            log.warning("leaving out %s: %s", _describe(stream), e)
+            plan.dropped.append(describe_stream(stream))
+            log.warning("leaving out %s: %s", describe_stream(stream), e)
             continue
         target.metadata.update(stream.metadata)
         # Its role too: default, forced (subtitles), commentary, cover art (a picture, not a video track).

@@ -54,6 +54,7 @@ from .media import (
     check_paths,
     convert_subtitle,
     copy_video_metadata,
+    describe_stream,
     frame_rate,
     is_subtitle_gap,
     open_input,
@@ -183,7 +184,6 @@ class _Job:
         header = self.video.codec_context
         self.size: tuple[int, int] | None = (header.width, header.height) if header.width and header.height else None
         self.last_pts: int | None = None
-        self.jumped = False  # the video's timestamps went back (warned once)
         self.rotation: int | None = None  # display rotation of the input, degrees
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
@@ -221,6 +221,7 @@ class _Job:
         self.stats.cuts = list(point.cuts)
         self.stats.missing_frames = point.missing_frames
         self.stats.resized_frames = point.resized_frames
+        self.stats.timestamp_jumps = point.timestamp_jumps
         self.smoothed = point.smoothed
         if self.smoother is not None:
             self.smoother.restore(point.temporal or {})
@@ -389,18 +390,20 @@ class _Job:
         frame, fmt = _planar(frame)
         item = FrameItem(frame, fmt)
         before = ResumePoint(
-            self.decoded, source_pts, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps
-        )
+            self.decoded, source_pts, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps,
+            timestamp_jumps=self.stats.timestamp_jumps,
+        )  # fmt: skip
         pts = frame.pts
-        if pts is not None and self.last_pts is not None and not self.jumped and self.inp.format.flags & TS_DISCONT:
+        if pts is not None and self.last_pts is not None and self.inp.format.flags & TS_DISCONT:
             back = (self.last_pts - pts) * self.video.time_base
             if back > JUMP_BACK_SECONDS:
-                self.jumped = True
-                log.warning(
-                    "%s: its timestamps go back %.2f s at frame %d (recordings joined into one file?): "
-                    "what follows is placed after what came before, in picture and sound",
-                    self.src, back, self.decoded,
-                )  # fmt: skip
+                self.stats.timestamp_jumps += 1
+                if self.stats.timestamp_jumps == 1:
+                    log.warning(
+                        "%s: its timestamps go back %.2f s at frame %d (recordings joined into one file?): "
+                        "what follows is placed after what came before, in picture and sound",
+                        self.src, back, self.decoded,
+                    )  # fmt: skip
         if pts is None or (self.last_pts is not None and pts <= self.last_pts):
             # Encoders need strictly increasing timestamps; make one up only where the input has none.
             step = self._ticks_per_frame()
@@ -557,6 +560,7 @@ class _Job:
         end = ResumePoint(
             self.decoded, None, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps,
             self.smoothed, list(self.stats.cuts), self.stats.missing_frames, self.stats.resized_frames,
+            timestamp_jumps=self.stats.timestamp_jumps,
         )  # fmt: skip
         self._close_segment(end, complete=True)
         yield self.stats.frames
@@ -650,7 +654,9 @@ class _Job:
             self.stats.dropped_streams = list(plan.dropped)
             out.metadata.update({k: v for k, v in inp.metadata.items() if k != "encoder"})
             out.set_chapters(inp.chapters())  # a reel's chapter marks, with their titles
-            copied = _continuous(inp.demux(*[c.source for c in plan.copied.values()])) if plan.copied else iter(())
+            sources = [c.source for c in plan.copied.values()]
+            dropped: dict[int, int] = {}  # by stream index: packets left out (their times go back)
+            copied = _continuous(inp.demux(*sources), self.stats.timestamp_jumps > 0, dropped) if sources else iter(())
             ours, theirs = _timed(self._segment_packets(paths, video), 0), _timed(copied, 1)
             slots = is_slot_container(self.dst)
             if slots:
@@ -681,6 +687,11 @@ class _Job:
                     for encoded in _reencoded(None, stream.target, stream.source):
                         out.mux(encoded)
             out.close()
+            for index, count in dropped.items():
+                log.warning(
+                    "%s: left out %d packets of %s whose times go back (damaged timestamps)",
+                    self.src, count, describe_stream(inp.streams[index]),
+                )  # fmt: skip
         finally:
             first.close()
             inp.close()
@@ -822,13 +833,13 @@ TS_DISCONT = 0x200  # AVFMT_TS_DISCONT: a format whose timestamps may start agai
 JUMP_BACK_SECONDS = Fraction(1, 10)
 
 
-def _continuous(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
-    """The copied streams' packets, each stream's timestamps moved on where they go back by more than
-    JUMP_BACK_SECONDS from its packet before, so that it continues where it was: recordings joined
-    into one file (`cat` of two MPEG-TS captures) start their clocks again at each join. The
-    video's frames are moved on likewise as they are decoded (a frame that is not after the one
-    before follows it); the sound kept its times, the muxer refused it, and the output was
-    written without it. Only the start times are compared: subtitle cues may overlap."""
+def _continuous(packets: Iterator[av.Packet], moved_on: bool, dropped: dict[int, int]) -> Iterator[av.Packet]:
+    """The copied streams' packets, where a stream's start times go back by more than
+    JUMP_BACK_SECONDS from its packet before: `moved_on` (the video's clock started again:
+    recordings joined into one file, `cat` of two MPEG-TS captures), the stream is moved on from
+    there so that it continues where it was, as the video's frames are; otherwise the packet is a
+    damaged one, left out and counted in `dropped`. The muxer refused such packets, and the
+    output was written without the sound. Only start times are compared: subtitle cues overlap."""
     starts: dict[int, Fraction] = {}  # by stream index: where its last packet started, in seconds
     ends: dict[int, Fraction] = {}  # ... and ended
     shifts: dict[int, int] = {}  # by stream index: ticks added to its timestamps since its last jump
@@ -840,6 +851,9 @@ def _continuous(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
         shift = shifts.get(index, 0)
         start = (ts + shift) * packet.time_base
         if index in starts and start + JUMP_BACK_SECONDS < starts[index]:
+            if not moved_on:
+                dropped[index] = dropped.get(index, 0) + 1
+                continue
             log.debug("stream #%d goes back from %.3f s to %.3f s: moved on", index, starts[index], start)
             shift += round((ends[index] - start) / packet.time_base)
             shifts[index] = shift
@@ -938,6 +952,7 @@ def assemble_parts(
             stats.damaged_packets += end.damaged_packets
             stats.repaired_timestamps += end.repaired_timestamps
             stats.resized_frames += end.resized_frames
+            stats.timestamp_jumps += end.timestamp_jumps
             paths += checkpoint.paths()
         job.part, job.decoded, job.last_pts = None, stats.frames, end.last_pts
         stats.missing_frames = job.missing_frames()

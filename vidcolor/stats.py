@@ -29,6 +29,7 @@ class RunStats:
     missing_frames: int = 0  # frames the input announces but does not hold: it was cut short
     cuts: list[dict] = field(default_factory=list)  # scene cuts found by the temporal stage: frame index, time in s
     repaired_timestamps: int = 0  # frames whose missing or repeated pts had to be made up
+    timestamp_jumps: int = 0  # times the video's clock started again (MPEG-TS/PS recordings joined into one file)
     resized_frames: int = 0  # frames of another size than the reel's (a size change mid-reel), scaled to it
     peak_rss_mb: float = 0.0  # the process's peak resident memory at the end of the run
 
