@@ -142,6 +142,25 @@ def test_leftover_work_is_never_thrown_away_silently(make_video, tiny_model, tmp
     assert stats.resumed_frames == 0 and stats.frames == 50 and not work_dir(out).exists()
 
 
+def test_recordings_joined_into_one_file_resume_by_count(make_video, tiny_model, tmp_path):
+    """Two TS recordings joined with `cat`: the second's clock starts again, so a time names a frame
+    of each. A run interrupted in the second resumes to the uninterrupted run's output: the jump
+    count and the input's last time travel in the resume point, and the resumed run counts frames
+    from the start instead of seeking a time (FFmpeg's seek here lands anywhere; the frame check
+    after it caught a wrong landing in the cases tried, this does not rely on it)."""
+    spec = dict(width=96, height=64, options=GOP)
+    parts = [make_video(".ts", frames=n, color_range=r, **spec) for n, r in ((60, 1), (30, 2))]
+    src = tmp_path / "joined.ts"
+    src.write_bytes(parts[0].read_bytes() + parts[1].read_bytes())
+    options = dict(model=tiny_model, codec="ffv1", batch_size=4, segment_seconds=0.5)
+    whole, out = _whole_and_interrupted(src, tmp_path, options, after=70)
+    manifest = json.loads((work_dir(out) / MANIFEST).read_text())
+    assert manifest["resume"]["frames"] > 60 and manifest["resume"]["timestamp_jumps"] == 1
+    stats = colorize(src, out, resume=True, **options)
+    assert stats.resumed_frames == manifest["resume"]["frames"] and stats.frames == 90
+    _same_video(whole, out)
+
+
 def test_resume_with_nothing_to_resume_just_runs(make_video, tiny_model, tmp_path):
     src = make_video(frames=6)
     stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", resume=True)
@@ -224,6 +243,18 @@ def test_parts_of_a_long_reel_join_into_the_whole_run(make_video, tiny_model, tm
         difference = max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(a[1:], b[1:]))
         assert difference <= (1 if temporal else 0)
     assert packets_of(out, "audio") == packets_of(whole, "audio") != [[]]
+
+
+def test_recordings_joined_into_one_file_are_not_cut_into_parts(make_video, tmp_path):
+    """Parts are cut by time, and where the clock starts again a time names a frame of each recording."""
+    from vidcolor.config import ColorizeOptions
+    from vidcolor.distributed import split
+
+    parts = [make_video(".ts", frames=50, width=64, height=48) for _ in range(2)]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(parts[0].read_bytes() + parts[1].read_bytes())
+    assert len(split(parts[0], ColorizeOptions(), 0.5)) == 4  # one recording of 2 s: four parts
+    assert split(joined, ColorizeOptions(), 0.5) == []
 
 
 @pytest.mark.parametrize("strength", [0.5, 0.9, 0.98, 0.995])

@@ -49,6 +49,7 @@ class ResumePoint:
     missing_frames: int = 0  # at the end of a run: frames the input announces but does not hold
     resized_frames: int = 0  # frames of another size than the reel's, scaled to it
     timestamp_jumps: int = 0  # times the video's clock started again before it
+    last_source_pts: int | None = None  # the input pts of the frame before it (before any repair)
     temporal: dict[str, np.ndarray] | None = None  # TemporalSmoother.state() before its first frame
 
     def to_dict(self) -> dict:

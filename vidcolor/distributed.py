@@ -87,11 +87,15 @@ def run_on_ray(
 
 def split(src: Path, options: ColorizeOptions, part_seconds: float) -> list:
     """The parts of a reel longer than two of `part_seconds`; [] for a shorter one (one task)."""
-    from .media import time_span
+    from .media import clock_jumps, time_span
     from .run import Part
 
     span = time_span(src, options.frame_rate)
     if span is None or span[1] <= 2 * part_seconds:
+        return []
+    if src.is_file() and clock_jumps(src):
+        # Parts are cut by time, and here a time names a frame of each recording.
+        log.info("%s: its clock starts again (recordings joined into one file): colorized as one part", src)
         return []
     first, seconds = span
     count = math.ceil(seconds / part_seconds)

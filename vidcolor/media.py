@@ -415,6 +415,34 @@ def copy_video_metadata(source: av.video.stream.VideoStream, target: av.video.st
     target.disposition = source.disposition
 
 
+TS_DISCONT = 0x200  # AVFMT_TS_DISCONT: a format whose timestamps may start again (MPEG-TS, MPEG-PS)
+# How far a stream's timestamps may go back before it is taken as a new recording whose clock
+# started again (FFmpeg's rule for formats with timestamp discontinuities: 0.1 s).
+JUMP_BACK_SECONDS = Fraction(1, 10)
+
+
+def clock_jumps(path: Path) -> bool:
+    """Whether the video's decode times go back anywhere in `path` (recordings joined into one
+    MPEG-TS or MPEG-PS file), read from its packets without decoding them: there a time names
+    more than one frame, so it cannot be cut into parts by time."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.format.flags & TS_DISCONT:
+                return False
+            stream = video_stream(container, path)
+            last = None
+            for packet in container.demux(stream):
+                if packet.dts is None:
+                    continue
+                now = packet.dts * packet.time_base
+                if last is not None and now + JUMP_BACK_SECONDS < last:
+                    return True
+                last = now
+    except (av.FFmpegError, InputError):
+        return False  # the run reports real errors
+    return False
+
+
 def time_span(path: Path, frame_rate: Fraction | None = None) -> tuple[float, float] | None:
     """(first timestamp, duration) in seconds of the video as its container announces it; None if unknown."""
     try:

@@ -51,6 +51,8 @@ from .containers import (
 from .errors import EncodeError, InputError
 from .formats import PlanarFormat, matrix_name, output_format, planar_format, plane_array
 from .media import (
+    JUMP_BACK_SECONDS,
+    TS_DISCONT,
     check_paths,
     convert_subtitle,
     copy_video_metadata,
@@ -184,6 +186,7 @@ class _Job:
         header = self.video.codec_context
         self.size: tuple[int, int] | None = (header.width, header.height) if header.width and header.height else None
         self.last_pts: int | None = None
+        self.last_source_pts: int | None = None  # the input's pts of the frame before (before any repair)
         self.rotation: int | None = None  # display rotation of the input, degrees
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
@@ -215,7 +218,7 @@ class _Job:
         """Takes up the state an interrupted run had at the start of its next segment."""
         self.decoded = self.stats.frames = point.frames
         self.stats.resumed_frames = point.frames
-        self.last_pts = point.last_pts
+        self.last_pts, self.last_source_pts = point.last_pts, point.last_source_pts
         self.stats.damaged_packets = point.damaged_packets
         self.stats.repaired_timestamps = point.repaired_timestamps
         self.stats.cuts = list(point.cuts)
@@ -284,7 +287,9 @@ class _Job:
         decoded up to it, or, where that does not find the frame (no timestamps, inexact seeking),
         decoded from the start."""
         damaged = self.stats.damaged_packets
-        if point.seek_pts is not None:
+        # Where the clock started again (recordings joined into one file), a time names two frames:
+        # counted from the start instead.
+        if point.seek_pts is not None and not point.timestamp_jumps:
             try:
                 self.inp.seek(point.seek_pts, stream=self.video)  # the keyframe at or before it
                 frames = self._decoded()
@@ -391,11 +396,14 @@ class _Job:
         item = FrameItem(frame, fmt)
         before = ResumePoint(
             self.decoded, source_pts, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps,
-            timestamp_jumps=self.stats.timestamp_jumps,
+            timestamp_jumps=self.stats.timestamp_jumps, last_source_pts=self.last_source_pts,
         )  # fmt: skip
-        pts = frame.pts
-        if pts is not None and self.last_pts is not None and self.inp.format.flags & TS_DISCONT:
-            back = (self.last_pts - pts) * self.video.time_base
+        pts, last_source = frame.pts, self.last_source_pts
+        if source_pts is not None:
+            self.last_source_pts = source_pts
+        # The input's own times are compared (the repaired ones follow the frame before, not the input).
+        if None not in (source_pts, last_source) and self.inp.format.flags & TS_DISCONT:
+            back = (last_source - source_pts) * self.video.time_base
             if back > JUMP_BACK_SECONDS:
                 self.stats.timestamp_jumps += 1
                 if self.stats.timestamp_jumps == 1:
@@ -560,7 +568,7 @@ class _Job:
         end = ResumePoint(
             self.decoded, None, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps,
             self.smoothed, list(self.stats.cuts), self.stats.missing_frames, self.stats.resized_frames,
-            timestamp_jumps=self.stats.timestamp_jumps,
+            timestamp_jumps=self.stats.timestamp_jumps, last_source_pts=self.last_source_pts,
         )  # fmt: skip
         self._close_segment(end, complete=True)
         yield self.stats.frames
@@ -825,12 +833,6 @@ def _shifted(packets: Iterator[Timed], seconds: Fraction) -> Iterator[Timed]:
         if packet.dts is not None:
             packet.dts += ticks
         yield time_s + float(seconds), tag, packet
-
-
-TS_DISCONT = 0x200  # AVFMT_TS_DISCONT: a format whose timestamps may start again (MPEG-TS, MPEG-PS)
-# How far a stream's timestamps may go back before it is taken as a new part whose clock started
-# again (FFmpeg's rule for formats with timestamp discontinuities: 0.1 s).
-JUMP_BACK_SECONDS = Fraction(1, 10)
 
 
 def _continuous(packets: Iterator[av.Packet], moved_on: bool, dropped: dict[int, int]) -> Iterator[av.Packet]:
