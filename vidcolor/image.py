@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .bars import picture_box, place_ab
 from .chroma import ab_like
 from .colour import chroma_from_lab, luma_to_lightness, rgb_to_luma, ycbcr_to_rgb, ycbcr_to_rgb_keeping_luma
 from .config import ColorizeOptions
@@ -94,7 +95,16 @@ def colorize_luma(
 
     h, w = colorizer.info.render_shape(*luma.shape, render_size)
     lightness = luma_to_lightness(cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA))
-    ab = colorizer.predict_ab(lightness[None])[0] * np.float32(saturation)
+    box = picture_box(lightness[None])
+    if box is None:
+        ab = colorizer.predict_ab(lightness[None])[0]
+    else:  # the picture inside black bars (a film scan's frame edge), alone at the render size
+        picture = luma[box.pixels(*luma.shape)]
+        ph, pw = colorizer.info.render_shape(*picture.shape, render_size)
+        inner = luma_to_lightness(cv2.resize(picture, (pw, ph), interpolation=cv2.INTER_AREA))
+        stride = colorizer.info.output_stride
+        ab = place_ab(colorizer.predict_ab(inner[None]), box, (h // stride, w // stride))[0]
+    ab = ab * np.float32(saturation)
     cb, cr = chroma_from_lab(luma, ab_like(ab, luma_to_lightness(luma), guided), matrix)
     return (ycbcr_to_rgb_keeping_luma if keep_luma else ycbcr_to_rgb)(luma, cb, cr, matrix)
 

@@ -28,6 +28,7 @@ import numpy as np
 from av.video.frame import PictureType
 
 from .backends import RuntimeRequest, cuda_device_count, load_colorizer
+from .bars import picture_box, place_ab
 from .checkpoint import Checkpoint, ResumePoint, work_dir
 from .chroma import chroma_planes, render_lightness
 from .config import ColorizeOptions
@@ -473,7 +474,25 @@ class _Job:
                     ]
                 )
                 keep = self.smoother is not None
-                predicted = self._predict_upright(lightness)
+                box = picture_box(lightness)
+                if box is None:
+                    predicted = self._predict_upright(lightness)
+                else:  # the picture alone, at the render size, from the full-size Y plane
+                    rows, columns = box.pixels(height, width)
+                    inner = self.colorizer.info.render_shape(
+                        rows.stop - rows.start, columns.stop - columns.start, render_size
+                    )
+                    picture = np.stack(
+                        [
+                            render_lightness(
+                                plane_array(i.frame, 0, i.fmt.dtype)[rows, columns], i.fmt, self._full_range(i), inner
+                            )
+                            for i in group
+                        ]
+                    )
+                    stride = self.colorizer.info.output_stride
+                    grid = (shape[0] // stride, shape[1] // stride)
+                    predicted = place_ab(self._predict_upright(picture), box, grid)
                 if self.options.saturation != 1.0:
                     predicted = predicted * np.float32(self.options.saturation)
                 for item, ab, lit in zip(group, predicted, lightness):

@@ -1,0 +1,77 @@
+"""Black bars: the picture of a letterboxed or pillarboxed frame, for the model to see alone.
+
+Archival transfers often carry a 4:3 film in a 16:9 frame (pillarbox) or a wide film in a 4:3
+frame (letterbox). Given the whole frame, the model colours the picture worse: on the 169
+validation photos placed in a frame twice as wide, 1.76 dB less PSNR than the picture alone, and
+1.15 dB less in a frame twice as tall (the picture then also gets half the model's pixels). So the
+model sees the picture inside the bars, at its render size, and the bars get no colour (they
+stay black, where the model used to tint them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+BAR_LIGHTNESS = 8.0  # L*: a row or column this dark or darker (most of it, in every frame) is a bar
+BAR_PERCENTILE = 95  # ... "most of it": this percentile of its values, so noise and specks do not count
+BAR_MIN_SHARE = 0.02  # bars thinner than this share of the frame's side are left in the picture
+PICTURE_MIN_SHARE = 0.4  # a "picture" narrower than this share of a side is a dark scene, not bars
+
+
+@dataclass(frozen=True)
+class Box:
+    """The picture inside the bars, as shares of the frame's height and width (0..1)."""
+
+    top: float
+    bottom: float
+    left: float
+    right: float
+
+    def pixels(self, height: int, width: int) -> tuple[slice, slice]:
+        """(rows, columns) of the picture in a frame of this size."""
+        return (
+            slice(round(self.top * height), round(self.bottom * height)),
+            slice(round(self.left * width), round(self.right * width)),
+        )
+
+
+def picture_box(lightness: np.ndarray) -> Box | None:
+    """The picture inside black bars common to every frame of `lightness` (N, h, w) L*, or None
+    where there are no bars (or nothing but dark: a fade to black is not bars)."""
+    height, width = lightness.shape[1:]
+    rows = np.percentile(lightness, BAR_PERCENTILE, axis=2).max(axis=0) <= BAR_LIGHTNESS
+    columns = np.percentile(lightness, BAR_PERCENTILE, axis=1).max(axis=0) <= BAR_LIGHTNESS
+    top, bottom = _bars(rows)
+    left, right = _bars(columns)
+    if not (top or bottom or left or right):
+        return None
+    return Box(top / height, 1 - bottom / height, left / width, 1 - right / width)
+
+
+def _bars(dark: np.ndarray) -> tuple[int, int]:
+    """Lengths of the dark runs at the start and end of a side, each kept only if thick enough,
+    and both dropped if they leave too little picture between them."""
+    size = len(dark)
+    lit = np.flatnonzero(~dark)
+    if not len(lit):
+        return 0, 0
+    start, end = int(lit[0]), size - 1 - int(lit[-1])
+    start = start if start >= BAR_MIN_SHARE * size else 0
+    end = end if end >= BAR_MIN_SHARE * size else 0
+    if size - start - end < PICTURE_MIN_SHARE * size:
+        return 0, 0
+    return start, end
+
+
+def place_ab(ab: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
+    """The picture's ab (N, h, w, 2) placed in a frame's ab grid of `shape` (height, width), with
+    no colour in the bars."""
+    rows, columns = box.pixels(*shape)
+    out = np.zeros((len(ab), *shape, 2), np.float32)
+    size = (columns.stop - columns.start, rows.stop - rows.start)
+    for whole, picture in zip(out, ab):
+        whole[rows, columns] = cv2.resize(picture, size, interpolation=cv2.INTER_LINEAR)
+    return out
