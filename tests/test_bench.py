@@ -57,4 +57,4 @@ def test_cli_json(make_video, capsys):
 def test_cli_missing_clip_is_one_line(tmp_path, capsys):
     assert main(["bench", str(tmp_path / "nope.mp4")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("vidcolor: error:") and "nope.mp4" in err[0]
+    assert len(err) == 1 and err[0].startswith("vidcolor: error:") and "nope.mp4: no such file" in err[0]

@@ -26,7 +26,7 @@ import numpy as np
 from .cli import add_run_options, options_from_args
 from .config import ColorizeOptions
 from .containers import DEFAULT_CODEC, default_codec, setup_video_stream
-from .errors import VidcolorError
+from .errors import InputError, VidcolorError
 from .media import open_input, video_stream
 from .model import probe_lightness
 from .provenance import git_revision, library_versions, machine
@@ -103,6 +103,8 @@ def bench(clip: Path, options: ColorizeOptions, work: Path) -> BenchResult:
     """Times a plain transcode of `clip`, then vidcolor on it with the same encoder settings."""
     from .run import colorize
 
+    if not clip.is_file() and not clip.is_dir():
+        raise InputError(f"{clip}: no such file")
     options = replace(options, codec=options.codec or DEFAULT_CODEC)  # what a .mp4 gets
     suffix = ".mkv" if options.codec == "ffv1" else ".mp4"
     started = time.perf_counter()
