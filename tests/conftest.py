@@ -6,6 +6,7 @@ import json
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -247,3 +248,22 @@ def packets_of(path: Path, kind: str) -> list[list[tuple]]:
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """`vidcolor ARGS...` in a fresh interpreter, as a user runs it; stdout and stderr captured."""
     return subprocess.run([sys.executable, "-m", "vidcolor", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def record_model_inputs(monkeypatch, module, answer: Callable | None = None) -> list[np.ndarray]:
+    """Replaces `module.load_colorizer` by one whose model records each L batch it is given (in the
+    list returned) and answers with `answer(ab)` of the real model's ab (default: that ab)."""
+    real, seen = module.load_colorizer, []
+
+    class Recording:
+        def __init__(self, request):
+            self.inner = real(request)
+            self.info, self.device, self.name = self.inner.info, self.inner.device, self.inner.name
+
+        def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
+            seen.append(lightness.copy())
+            ab = self.inner.predict_ab(lightness)
+            return ab if answer is None else answer(ab)
+
+    monkeypatch.setattr(module, "load_colorizer", Recording)
+    return seen

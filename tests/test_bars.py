@@ -5,6 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
+from conftest import record_model_inputs
 
 from vidcolor import colorize
 from vidcolor.bars import Box, picture_box, place_ab
@@ -73,18 +74,7 @@ def test_a_pillarboxed_video_shows_the_model_its_picture_alone(tiny_model, tmp_p
             out.pts = i
             c.mux(stream.encode(out))
         c.mux(stream.encode(None))
-    real, seen = vidcolor.run.load_colorizer, []
-
-    class Recording:
-        def __init__(self, request):
-            self.inner = real(request)
-            self.info, self.device, self.name = self.inner.info, self.inner.device, self.inner.name
-
-        def predict_ab(self, lightness):
-            seen.append(lightness.copy())
-            return np.full_like(self.inner.predict_ab(lightness), 30)  # red-yellow everywhere it is asked
-
-    monkeypatch.setattr(vidcolor.run, "load_colorizer", Recording)
+    seen = record_model_inputs(monkeypatch, vidcolor.run, lambda ab: np.full_like(ab, 30))  # colour everywhere
     colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", temporal=False)
     given = seen[0]
     assert given.min() > 10  # no bars in what the model saw
@@ -108,18 +98,7 @@ def test_a_film_scan_with_black_edges_shows_the_model_its_picture_alone(tiny_mod
     scan = np.zeros((96, 128), np.uint8)
     scan[12:84, 16:112] = rng.integers(60, 200, (72, 96))
     cv2.imwrite(str(tmp_path / "scan.png"), scan)
-    real, seen = vidcolor.backends.load_colorizer, []
-
-    class Recording:
-        def __init__(self, request):
-            self.inner = real(request)
-            self.info, self.device, self.name = self.inner.info, self.inner.device, self.inner.name
-
-        def predict_ab(self, lightness):
-            seen.append(lightness.copy())
-            return self.inner.predict_ab(lightness)
-
-    monkeypatch.setattr(vidcolor.backends, "load_colorizer", Recording)
+    seen = record_model_inputs(monkeypatch, vidcolor.backends)
     colorize_image(tmp_path / "scan.png", tmp_path / "colour.png", model=tiny_model)
     assert seen[0].shape[1:] == read_info(tiny_model).render_shape(72, 96) and seen[0].min() > 10
     assert cv2.imread(str(tmp_path / "colour.png")).shape == (96, 128, 3)

@@ -7,7 +7,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import packets_of, read_video, run_cli
+from conftest import packets_of, read_video, record_model_inputs, run_cli
 
 from vidcolor import ColorizeOptions, colorize
 from vidcolor.errors import EncodeError, OutputError, VidcolorError
@@ -474,22 +474,13 @@ def test_the_model_sees_a_rotated_video_upright(tiny_model, tmp_path, monkeypatc
             frame.pts = i
             c.mux(stream.encode(frame))
         c.mux(stream.encode(None))
-    real, seen = vidcolor.run.load_colorizer, []
 
-    class Marking:
-        """The tiny model's shapes, but red (a* = 60) in the top-left quarter of what it is given."""
+    def marking(ab):  # red (a* = 60) in the top-left quarter of what the model is given
+        ab = np.zeros_like(ab)
+        ab[:, : ab.shape[1] // 4, : ab.shape[2] // 4, 0] = 60
+        return ab
 
-        def __init__(self, request):
-            self.inner = real(request)
-            self.info, self.device, self.name = self.inner.info, self.inner.device, self.inner.name
-
-        def predict_ab(self, lightness):
-            seen.append(lightness.copy())
-            ab = np.zeros_like(self.inner.predict_ab(lightness))
-            ab[:, : ab.shape[1] // 4, : ab.shape[2] // 4, 0] = 60
-            return ab
-
-    monkeypatch.setattr(vidcolor.run, "load_colorizer", Marking)
+    seen = record_model_inputs(monkeypatch, vidcolor.run, marking)
     colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", temporal=False)
     given = seen[0][0]
     assert given.shape[0] < given.shape[1]  # landscape, as shown
