@@ -458,6 +458,17 @@ class _Job:
         upright = np.ascontiguousarray(np.rot90(lightness, turns, axes=(1, 2)))
         return np.ascontiguousarray(np.rot90(self.colorizer.predict_ab(upright), -turns, axes=(1, 2)))
 
+    def _lightness(
+        self, group: list[FrameItem], shape: tuple[int, int], rows: slice = slice(None), columns: slice = slice(None)
+    ) -> np.ndarray:
+        """L* (N, h, w) at `shape` of the frames' Y planes, or of their `rows` x `columns`."""
+        return np.stack(
+            [
+                render_lightness(plane_array(i.frame, 0, i.fmt.dtype)[rows, columns], i.fmt, self._full_range(i), shape)
+                for i in group
+            ]
+        )
+
     def model(self, batches: Iterator[list]) -> Iterator[list]:
         render_size = self.options.render_size
         for batch in batches:
@@ -467,31 +478,16 @@ class _Job:
             for (height, width), group in groups.items():
                 shape = self.colorizer.info.render_shape(height, width, render_size)
                 self.stats.render_shape = shape
-                lightness = np.stack(
-                    [
-                        render_lightness(plane_array(i.frame, 0, i.fmt.dtype), i.fmt, self._full_range(i), shape)
-                        for i in group
-                    ]
-                )
+                lightness = self._lightness(group, shape)
                 keep = self.smoother is not None
                 box = picture_box(lightness)
                 if box is None:
                     predicted = self._predict_upright(lightness)
                 else:  # the picture alone, at the render size, from the full-size Y plane
-                    rows, columns = box.pixels(height, width)
-                    inner = self.colorizer.info.render_shape(
-                        rows.stop - rows.start, columns.stop - columns.start, render_size
-                    )
-                    picture = np.stack(
-                        [
-                            render_lightness(
-                                plane_array(i.frame, 0, i.fmt.dtype)[rows, columns], i.fmt, self._full_range(i), inner
-                            )
-                            for i in group
-                        ]
-                    )
-                    stride = self.colorizer.info.output_stride
-                    grid = (shape[0] // stride, shape[1] // stride)
+                    info, (rows, columns) = self.colorizer.info, box.pixels(height, width)
+                    inner = info.render_shape(rows.stop - rows.start, columns.stop - columns.start, render_size)
+                    picture = self._lightness(group, inner, rows, columns)
+                    grid = (shape[0] // info.output_stride, shape[1] // info.output_stride)
                     predicted = place_ab(self._predict_upright(picture), box, grid)
                 if self.options.saturation != 1.0:
                     predicted = predicted * np.float32(self.options.saturation)
