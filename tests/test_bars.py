@@ -30,8 +30,20 @@ def test_pillarbox_and_letterbox_are_found():
 
 @pytest.mark.parametrize(
     "rows,columns",
-    [(slice(0, 48), slice(0, 84)), (slice(0, 48), slice(1, 83)), (slice(0, 48), slice(30, 54))],
-    ids=["no bars", "bars thinner than 2%", "a picture under 40% of the width: a dark scene"],
+    [
+        (slice(0, 48), slice(0, 84)),
+        (slice(0, 48), slice(1, 83)),
+        (slice(0, 48), slice(30, 54)),
+        (slice(0, 43), slice(0, 84)),
+        (slice(3, 40), slice(0, 84)),
+    ],
+    ids=[
+        "no bars",
+        "bars thinner than 2%",
+        "a picture under 40% of the width: a dark scene",
+        "dark at the bottom only: the picture's own (a field at dusk)",
+        "not centred",
+    ],
 )
 def test_no_box_where_there_are_no_bars(rows, columns):
     assert picture_box(_framed(48, 84, rows, columns)) is None

@@ -18,6 +18,7 @@ import numpy as np
 BAR_LIGHTNESS = 8.0  # L*: a row or column this dark or darker (most of it, in every frame) is a bar
 BAR_PERCENTILE = 95  # ... "most of it": this percentile of its values, so noise and specks do not count
 BAR_MIN_SHARE = 0.02  # bars thinner than this share of the frame's side are left in the picture
+# Bars come in pairs about as thick as each other (a letterbox or pillarbox centres the picture).
 PICTURE_MIN_SHARE = 0.4  # a "picture" narrower than this share of a side is a dark scene, not bars
 
 
@@ -52,15 +53,17 @@ def picture_box(lightness: np.ndarray) -> Box | None:
 
 
 def _bars(dark: np.ndarray) -> tuple[int, int]:
-    """Lengths of the dark runs at the start and end of a side, each kept only if thick enough,
-    and both dropped if they leave too little picture between them."""
+    """Lengths of the dark runs at the start and end of a side, where they are bars: both thick
+    enough, about as thick as each other (the picture is centred: one of them at least half the
+    other; a dark strip on one side is the picture's own, the grass of a field at dusk) and
+    leaving enough picture between them; (0, 0) where they are not."""
     size = len(dark)
     lit = np.flatnonzero(~dark)
     if not len(lit):
         return 0, 0
     start, end = int(lit[0]), size - 1 - int(lit[-1])
-    start = start if start >= BAR_MIN_SHARE * size else 0
-    end = end if end >= BAR_MIN_SHARE * size else 0
+    if min(start, end) < BAR_MIN_SHARE * size or min(start, end) < max(start, end) / 2:
+        return 0, 0
     if size - start - end < PICTURE_MIN_SHARE * size:
         return 0, 0
     return start, end
