@@ -28,7 +28,7 @@ import numpy as np
 from av.video.frame import PictureType
 
 from .backends import RuntimeRequest, cuda_device_count, load_colorizer
-from .bars import picture_box, place_ab
+from .bars import Box, picture_box, place_ab
 from .checkpoint import Checkpoint, ResumePoint, work_dir
 from .chroma import chroma_planes, render_lightness
 from .config import ColorizeOptions
@@ -189,6 +189,7 @@ class _Job:
         self.last_pts: int | None = None
         self.last_source_pts: int | None = None  # the input's pts of the frame before (before any repair)
         self.rotation: int | None = None  # display rotation of the input, degrees
+        self.box: Box | None = None  # the picture inside black bars the model last saw (logged when it changes)
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
         self.smoothed = 0  # frames through the temporal stage so far
@@ -485,6 +486,12 @@ class _Job:
                     predicted = self._predict_upright(lightness)
                 else:  # the picture alone, at the render size, from the full-size Y plane
                     info, (rows, columns) = self.colorizer.info, box.pixels(height, width)
+                    if box != self.box:
+                        log.info(
+                            "%s: black bars: the model sees rows %d-%d and columns %d-%d of %dx%d frames",
+                            self.src, rows.start, rows.stop, columns.start, columns.stop, width, height,
+                        )  # fmt: skip
+                        self.box = box
                     inner = info.render_shape(rows.stop - rows.start, columns.stop - columns.start, render_size)
                     picture = self._lightness(group, inner, rows, columns)
                     grid = (shape[0] // info.output_stride, shape[1] // info.output_stride)
