@@ -330,20 +330,11 @@ def _audio_encoder(out: av.container.OutputContainer, stream: av.audio.stream.Au
 def _opens(container: str, codec: str, rate: int, layout: str) -> bool:
     """Whether `codec`'s encoder opens for sound of `rate` and `layout` and `container` writes its
     header with it (MXF's beside a picture: it refuses sound alone)."""
-    probe = av.open(io.BytesIO(), "w", format=container)
-    try:
-        if container == "mxf":
-            picture = probe.add_stream(probe.default_video_codec, rate=25)
-            picture.width, picture.height, picture.pix_fmt = 720, 576, "yuv422p"
-        sound = probe.add_stream(codec, rate=rate, layout=layout)
-        sound.codec_context.open()
-        probe.start_encoding()
-        return True
-    except (ValueError, av.FFmpegError, TypeError):
-        return False
-    finally:
-        with contextlib.suppress(av.FFmpegError):
-            probe.close()
+
+    def add(probe: av.container.OutputContainer) -> None:
+        probe.add_stream(codec, rate=rate, layout=layout).codec_context.open()
+
+    return _header_written(container, add, beside_a_picture=container == "mxf")
 
 
 def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
@@ -351,22 +342,32 @@ def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
     MXF wants its sound, beside a picture. PyAV's `supported_codecs` lists only the codecs a muxer
     vouches for, and MPEG-TS and MPEG-PS vouch for none but their own video: MP3 and AC-3 sound,
     which they hold, were left out; MXF refuses sound alone: 24-bit PCM was cut to 16 bits."""
-    for beside_a_picture in (False, True):
-        probe = av.open(io.BytesIO(), "w", format=out.format.name)
-        try:
-            if beside_a_picture:
-                picture = probe.add_stream(probe.default_video_codec, rate=25)
-                picture.width, picture.height = 720, 576
-                picture.pix_fmt = av.Codec(probe.default_video_codec, "w").video_formats[0].name
-            probe.add_stream_from_template(stream)
-            probe.start_encoding()
-            return True
-        except (ValueError, av.FFmpegError, TypeError):
-            continue
-        finally:
-            with contextlib.suppress(av.FFmpegError):
-                probe.close()  # MXF's trailer fails without a packet
-    return False
+    return any(
+        _header_written(out.format.name, lambda probe: probe.add_stream_from_template(stream), beside_a_picture)
+        for beside_a_picture in (False, True)
+    )
+
+
+Probe = Callable[[av.container.OutputContainer], object]  # adds the streams a probe asks about
+
+
+def _header_written(container: str, add: Probe, beside_a_picture: bool) -> bool:
+    """Whether `container` (FFmpeg's name) writes its header, in memory, with what `add` adds to it,
+    beside a picture of its own video codec if asked."""
+    probe = av.open(io.BytesIO(), "w", format=container)
+    try:
+        if beside_a_picture:
+            picture = probe.add_stream(probe.default_video_codec, rate=25)
+            picture.width, picture.height = 720, 576
+            picture.pix_fmt = av.Codec(probe.default_video_codec, "w").video_formats[0].name
+        add(probe)
+        probe.start_encoding()
+        return True
+    except (ValueError, av.FFmpegError, TypeError):
+        return False
+    finally:
+        with contextlib.suppress(av.FFmpegError):
+            probe.close()  # MXF's trailer fails without a packet
 
 
 def _subtitle_text(payload: bytes, codec: str) -> bytes:
