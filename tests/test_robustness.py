@@ -375,9 +375,11 @@ def test_a_packet_whose_time_goes_back_is_left_out_unless_the_video_jumped_too(m
 
     src = make_video(".mp4", frames=25, audio_tracks=1)  # AAC: 47 packets a second
 
+    opened = []  # the containers stay open while their packets are used (a packet reads its stream)
+
     def packets():
-        with av.open(str(src)) as c:
-            read = [p for p in c.demux(c.streams.audio[0]) if p.size]
+        opened.append(av.open(str(src)))
+        read = [p for p in opened[-1].demux(opened[-1].streams.audio[0]) if p.size]
         times = [p.pts for p in read]
         back = round(0.5 / read[0].time_base)
         read[10].pts -= back  # a damaged time, or a new recording's clock
@@ -396,6 +398,36 @@ def test_a_packet_whose_time_goes_back_is_left_out_unless_the_video_jumped_too(m
     assert [moved[i] - moved[10] for i in range(11, len(moved))] == [
         times[i] - (times[10] - back) for i in range(11, len(times))
     ]
+    for c in opened:
+        c.close()
+
+
+def test_a_sound_packet_read_twice_is_kept_once_and_one_at_the_same_time_follows_by_a_tick(make_video):
+    """A DVD's VOB: FFmpeg's MPEG-PS demuxer gave one AC-3 packet twice (same bytes, byte offset and
+    time), and MP4's muxer refused the second, at the same time as the first: the whole sound was
+    left out. The copy read twice is left out; a different packet at the same time follows the one
+    before by a tick, as `ffmpeg` puts it."""
+    from vidcolor.run import _continuous
+
+    src = make_video(".mp4", frames=25, audio_tracks=1)
+
+    opened = []  # the containers stay open while their packets are used (a packet reads its stream)
+
+    def sound():
+        opened.append(av.open(str(src)))
+        return [p for p in opened[-1].demux(opened[-1].streams.audio[0]) if p.size]
+
+    read, again = sound(), sound()
+    assert (again[5].pos, again[5].size, again[5].dts) == (read[5].pos, read[5].size, read[5].dts)
+    twice = read[:6] + [again[5]] + read[6:]
+    kept = list(_continuous(iter(twice), False, {}))
+    assert [p.pts for p in kept] == [p.pts for p in read]
+    other = sound()
+    other[6].dts, other[6].pts = other[5].dts, other[5].pts  # another packet, at the time of the one before
+    moved = [p.dts for p in _continuous(iter(other), False, {})]
+    assert moved[6] == moved[5] + 1 and moved == sorted(set(moved)) and len(moved) == len(read)
+    for c in opened:
+        c.close()
 
 
 def test_ten_bit_hevc_input(make_video, tiny_model, tmp_path):

@@ -881,10 +881,15 @@ def _continuous(packets: Iterator[av.Packet], moved_on: bool, dropped: dict[int,
     recordings joined into one file, `cat` of two MPEG-TS captures), the stream is moved on from
     there so that it continues where it was, as the video's frames are; otherwise the packet is a
     damaged one, left out and counted in `dropped`. The muxer refused such packets, and the
-    output was written without the sound. Only start times are compared: subtitle cues overlap."""
+    output was written without the sound. Only start times are compared: subtitle cues overlap.
+
+    Sound must also rise in time by at least a tick: a sound packet read twice (FFmpeg's MPEG-PS
+    demuxer gave one AC-3 packet of a DVD twice, the same bytes at the same place and time) is
+    left out, and one at the time of the packet before is put a tick after it, as `ffmpeg` does."""
     starts: dict[int, Fraction] = {}  # by stream index: where its last packet started, in seconds
     ends: dict[int, Fraction] = {}  # ... and ended
     shifts: dict[int, int] = {}  # by stream index: ticks added to its timestamps since its last jump
+    reads: dict[int, tuple] = {}  # by stream index: where the last sound packet was read (byte offset, size)
     for packet in packets:
         index, ts = packet.stream.index, packet.dts if packet.dts is not None else packet.pts
         if ts is None:
@@ -903,6 +908,16 @@ def _continuous(packets: Iterator[av.Packet], moved_on: bool, dropped: dict[int,
         if shift:
             packet.dts = packet.dts + shift if packet.dts is not None else None
             packet.pts = packet.pts + shift if packet.pts is not None else None
+        if packet.stream.type == "audio" and index in starts and start <= starts[index]:
+            if packet.pos is not None and packet.pos >= 0 and reads.get(index) == (packet.pos, packet.size):
+                log.debug("stream #%d: the packet at byte %d read twice; once is kept", index, packet.pos)
+                continue
+            ticks = round(starts[index] / packet.time_base) + 1
+            packet.dts = ticks if packet.dts is not None else None
+            packet.pts = max(packet.pts, ticks) if packet.pts is not None else None
+            start = ticks * packet.time_base
+        if packet.stream.type == "audio":
+            reads[index] = (packet.pos, packet.size)
         starts[index] = start
         ends[index] = max(ends.get(index, start), start + (packet.duration or 0) * packet.time_base)
         yield packet
