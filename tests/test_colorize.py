@@ -303,12 +303,13 @@ def test_pcm_without_channel_positions_is_copied_into_mp4(make_video, tiny_model
     assert samples[0] == samples[1] != b""
 
 
-@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".vob"])
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".vob", ".avi", ".ts"])
 def test_a_dvd_keeps_its_sound(make_video, tiny_model, tmp_path, suffix):
     """A DVD's VOB holds navigation packets (a data stream) beside its MPEG-2 picture and AC-3 sound.
     Matroska and MP4 refused their header with them, and the fallback wrote the video alone: the
     sound was lost, exit 0. Into .vob the run failed at the end: FFmpeg guesses SVCD's muxer for
-    the extension. The navigation packets are left out (the VOB muxer writes its own)."""
+    the extension. The navigation packets are left out everywhere (the VOB muxer writes its own;
+    AVI took them as a stream of unknown kind, MPEG-TS as private data)."""
     dvd = dict(container_format="dvd", codec="mpeg2video", width=96, height=64, frames=12)
     src = make_video(".vob", audio_tracks=1, audio_codec="ac3", audio_channels=2, **dvd)
     with av.open(str(src)) as c:

@@ -203,6 +203,11 @@ class StreamPlan:
     dropped: list[str] = field(default_factory=list)  # descriptions of streams left out
 
 
+# Data that means something only in the container it came in: a DVD's navigation packets (the VOB
+# muxer writes its own; AVI took them as a stream of unknown kind, MPEG-TS as private data).
+CONTAINER_BOUND_DATA = frozenset({"dvd_nav_packet"})
+
+
 def describe_stream(stream: av.stream.Stream) -> str:
     # The codec's name (mp3), not its decoder's (mp3float); data streams have no decoder.
     ctx = stream.codec_context
@@ -233,6 +238,10 @@ def plan_streams(
         codec = stream.codec_context.name if stream.codec_context else None
         if stream.type == "data" and "timecode" in stream.metadata:
             # A QuickTime timecode track: the muxer rebuilds it from the video stream's metadata.
+            continue
+        if getattr(stream, "name", None) in CONTAINER_BOUND_DATA:
+            plan.dropped.append(describe_stream(stream))
+            log.warning("leaving out %s: it means something only in its own container", describe_stream(stream))
             continue
         text = codec in _TEXT_SUBTITLES + _STYLED_SUBTITLES
         if stream.type == "subtitle" and text and codec not in supported and not _takes(out, stream):
