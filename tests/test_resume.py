@@ -161,6 +161,32 @@ def test_recordings_joined_into_one_file_resume_by_count(make_video, tiny_model,
     _same_video(whole, out)
 
 
+def test_stopped_as_the_work_folder_is_made_leaves_nothing(make_video, tiny_model, tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM right after the work folder was made, before the run held it, left the empty
+    folder behind (and the next run asked for --resume or --overwrite). An earlier run's folder stays."""
+    from vidcolor.checkpoint import Checkpoint
+
+    src = make_video(frames=30, width=96, height=64, options=GOP)
+    options = dict(model=tiny_model, codec="ffv1", batch_size=4, segment_seconds=0.5)
+    with pytest.raises(KeyboardInterrupt):  # an earlier run, interrupted with a segment done
+        colorize(src, tmp_path / "again.mkv", progress=_interrupt_after(20), **options)
+    earlier = sorted(p.name for p in work_dir(tmp_path / "again.mkv").iterdir())
+    assert any(name.startswith("segment-") for name in earlier)
+    made = Checkpoint.start.__func__
+
+    def stopped(cls, folder, *args, **kwargs):
+        made(cls, folder, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "start", classmethod(stopped))
+    with pytest.raises(KeyboardInterrupt):
+        colorize(src, tmp_path / "out.mkv", **options)
+    assert not work_dir(tmp_path / "out.mkv").exists()
+    with pytest.raises(KeyboardInterrupt):
+        colorize(src, tmp_path / "again.mkv", resume=True, **options)
+    assert sorted(p.name for p in work_dir(tmp_path / "again.mkv").iterdir()) == earlier
+
+
 def test_resume_with_nothing_to_resume_just_runs(make_video, tiny_model, tmp_path):
     src = make_video(frames=6)
     stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", resume=True)

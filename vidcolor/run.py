@@ -954,6 +954,7 @@ def colorize(
     job = _Job(src, dst, options)
     clock = StageClock()
     temp = None
+    fresh = not work_dir(dst).exists()  # a work folder this run makes, and removes if it stops with nothing in it
     try:
         job.checkpoint = Checkpoint.start(work_dir(dst), job.checkpoint_key(), options.resume, options.overwrite)
         _process(job, progress, clock)
@@ -966,6 +967,9 @@ def colorize(
         raise EncodeError(f"{dst}: writing failed ({e})") from e
     finally:
         _close(job, temp)
+        if job.checkpoint is None and fresh:
+            # Stopped (Ctrl-C, SIGTERM) between making the work folder and taking it up: it is empty.
+            shutil.rmtree(work_dir(dst), ignore_errors=True)
     return _finish(job, started, clock)
 
 
