@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 
 from .errors import EncodeError, OutputError
-from .media import copy_video_metadata, frame_rate
+from .media import copy_video_metadata, frame_rate, header_written
 
 # AVFieldOrder values of interlaced video (top or bottom field first, coded and displayed).
 INTERLACED_FIELD_ORDERS = (2, 3, 4, 5)
@@ -154,7 +154,7 @@ def default_codec(dst: Path) -> str:
         if container is None:
             return DEFAULT_CODEC  # an unknown container: check_container says so
         name, own = container
-        holds = functools.partial(_holds, Path(folder), dst.suffix)
+        holds = functools.partial(_holds, name)
         if name not in OWN_CODEC_CONTAINERS and holds(DEFAULT_CODEC):
             return DEFAULT_CODEC
         if _is_encoder(own):
@@ -170,18 +170,15 @@ def _is_encoder(codec: str) -> bool:
         return False
 
 
-def _holds(folder: Path, suffix: str, codec: str) -> bool:
-    """Whether the container of `suffix` takes `codec`'s video: a file in `folder` gets its header
-    written with a small stream of it."""
-    try:
-        path = folder / f"{codec}{suffix}"
-        with av.open(str(path), "w", format=container_format(path)) as out:
-            stream = out.add_stream(codec)
-            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-            out.start_encoding()
-    except (ValueError, av.FFmpegError):
-        return False
-    return True
+def _holds(container: str, codec: str) -> bool:
+    """Whether `container` (FFmpeg's name) takes `codec`'s video: its header is written in memory
+    with a small stream of it."""
+
+    def add(probe: av.container.OutputContainer) -> None:
+        stream = probe.add_stream(codec)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+
+    return header_written(container, add)
 
 
 # Encoders whose time base must be one frame (MPEG-1/2 code the frame rate, from a short list).

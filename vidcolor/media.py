@@ -343,7 +343,7 @@ def _opens(container: str, codec: str, rate: int, layout: str) -> bool:
     def add(probe: av.container.OutputContainer) -> None:
         probe.add_stream(codec, rate=rate, layout=layout).codec_context.open()
 
-    return _header_written(container, add, beside_a_picture=container == "mxf")
+    return header_written(container, add, beside_a_picture=container == "mxf")
 
 
 def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
@@ -352,7 +352,7 @@ def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
     vouches for, and MPEG-TS and MPEG-PS vouch for none but their own video: MP3 and AC-3 sound,
     which they hold, were left out; MXF refuses sound alone: 24-bit PCM was cut to 16 bits."""
     return any(
-        _header_written(out.format.name, lambda probe: probe.add_stream_from_template(stream), beside_a_picture)
+        header_written(out.format.name, lambda probe: probe.add_stream_from_template(stream), beside_a_picture)
         for beside_a_picture in (False, True)
     )
 
@@ -360,7 +360,7 @@ def _takes(out: av.container.OutputContainer, stream: av.stream.Stream) -> bool:
 Probe = Callable[[av.container.OutputContainer], object]  # adds the streams a probe asks about
 
 
-def _header_written(container: str, add: Probe, beside_a_picture: bool) -> bool:
+def header_written(container: str, add: Probe, beside_a_picture: bool = False) -> bool:
     """Whether `container` (FFmpeg's name) writes its header, in memory, with what `add` adds to it,
     beside a picture of its own video codec if asked."""
     probe = av.open(io.BytesIO(), "w", format=container)
@@ -431,6 +431,11 @@ TS_DISCONT = 0x200  # AVFMT_TS_DISCONT: a format whose timestamps may start agai
 JUMP_BACK_SECONDS = Fraction(1, 10)
 
 
+def goes_back(before: Fraction, now: Fraction) -> bool:
+    """Whether a stream's time `now` (s) after `before` (s) is a jump back: its clock started again."""
+    return now + JUMP_BACK_SECONDS < before
+
+
 def clock_jumps(path: Path) -> bool:
     """Whether the video's decode times go back anywhere in `path` (recordings joined into one
     MPEG-TS or MPEG-PS file), read from its packets without decoding them: there a time names
@@ -445,7 +450,7 @@ def clock_jumps(path: Path) -> bool:
                 if packet.dts is None:
                     continue
                 now = packet.dts * packet.time_base
-                if last is not None and now + JUMP_BACK_SECONDS < last:
+                if last is not None and goes_back(last, now):
                     return True
                 last = now
     except (av.FFmpegError, InputError):

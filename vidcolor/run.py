@@ -52,13 +52,13 @@ from .containers import (
 from .errors import EncodeError, InputError
 from .formats import PlanarFormat, matrix_name, output_format, planar_format, plane_array
 from .media import (
-    JUMP_BACK_SECONDS,
     TS_DISCONT,
     check_paths,
     convert_subtitle,
     copy_video_metadata,
     describe_stream,
     frame_rate,
+    goes_back,
     is_subtitle_gap,
     open_input,
     plan_streams,
@@ -414,7 +414,7 @@ class _Job:
         # The input's own times are compared (the repaired ones follow the frame before, not the input).
         if None not in (source_pts, last_source) and self.inp.format.flags & TS_DISCONT:
             back = (last_source - source_pts) * self.video.time_base
-            if back > JUMP_BACK_SECONDS:
+            if goes_back(last_source * self.video.time_base, source_pts * self.video.time_base):
                 self.stats.timestamp_jumps += 1
                 if self.stats.timestamp_jumps == 1:
                     log.warning(
@@ -897,7 +897,7 @@ def _continuous(packets: Iterator[av.Packet], moved_on: bool, dropped: dict[int,
             continue
         shift = shifts.get(index, 0)
         start = (ts + shift) * packet.time_base
-        if index in starts and start + JUMP_BACK_SECONDS < starts[index]:
+        if index in starts and goes_back(starts[index], start):
             if not moved_on:
                 dropped[index] = dropped.get(index, 0) + 1
                 continue
