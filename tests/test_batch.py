@@ -126,3 +126,45 @@ def test_ray_missing_is_one_clear_line(tmp_path, tiny_model, monkeypatch):
     root = _folder(tmp_path)
     with pytest.raises(VidcolorError, match=r"vidcolor\[ray\]"):
         run_batch(root, tmp_path / "out", ColorizeOptions(model=tiny_model), ray_address="auto")
+
+
+def _album(tmp_path):
+    """A box of scanned prints beside a reel: in/prints/*.jpg|.png, an album of pages, a video."""
+    import cv2
+
+    root = tmp_path / "in"
+    (root / "prints").mkdir(parents=True)
+    y, x = np.mgrid[0:48, 0:64]
+    grey = ((x * 3 + y * 2) % 200 + 20).astype(np.uint8)
+    cv2.imwrite(str(root / "prints" / "scan001.jpg"), grey)
+    cv2.imwrite(str(root / "prints" / "scan002.png"), grey[::-1])
+    cv2.imwritemulti(str(root / "album.tif"), [grey, grey[:, ::-1]])
+    write_video(root / "reel.mp4", VideoSpec(frames=5))
+    return root
+
+
+def test_stills_are_colorized_one_by_one_when_asked(tmp_path, tiny_model):
+    """A box of scanned prints: `batch` looked for videos only and said there were none."""
+    import cv2
+
+    root, out = _album(tmp_path), tmp_path / "out"
+    result = run_cli("batch", str(root), str(out), "--model", str(tiny_model), "-q", "--json", "--stills")
+    assert result.returncode == 0, result.stderr
+    outcomes = {json.loads(line)["input"].split("/in/")[1]: json.loads(line) for line in result.stdout.splitlines()}
+    assert {name: o["frames"] for name, o in outcomes.items()} == {
+        "album.tif": 2,
+        "prints/scan001.jpg": 1,
+        "prints/scan002.png": 1,
+        "reel.mp4": 5,
+    }
+    colour = cv2.imread(str(out / "prints" / "scan002.png"))
+    assert colour.shape == (48, 64, 3) and np.abs(colour[..., 2].astype(int) - colour[..., 0]).max() > 12
+    assert len(cv2.imreadmulti(str(out / "album.tif"))[1]) == 2
+
+
+def test_stills_without_the_flag_are_left_alone_and_said(tmp_path, tiny_model):
+    root = _album(tmp_path)
+    (root / "reel.mp4").unlink()
+    result = run_cli("batch", str(root), str(tmp_path / "out"), "--model", str(tiny_model), "-q")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "it holds 3 still images: --stills colorizes each" in result.stderr

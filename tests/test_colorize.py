@@ -673,3 +673,34 @@ def test_full_range_mjpeg_keeps_range_and_luma(make_video, tiny_model, tmp_path)
     assert before[0].format.name == "yuvj420p"
     assert stats.pixel_format == "yuv420p" and after[0].color_range == 2
     assert np.array_equal(_luma(before[2]), _luma(after[2]))
+
+
+def _tinted_video(path, cb: int, cr: int, frames: int = 6):
+    """A film whose chroma is one tint throughout (cb, cr offsets from grey, 8-bit codes)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(frames):
+            y, x = np.mgrid[0:48, 0:64]
+            luma = (40 + (x * 2 + y + index * 3) % 160).astype(np.uint8)
+            tint = [np.full(32 * 24, 128 + offset, np.uint8) for offset in (cb, cr)]
+            planes = np.concatenate([luma.ravel(), *tint])
+            frame = av.VideoFrame.from_ndarray(planes.reshape(72, 64), format="yuv420p")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(("cb", "cr", "warned"), [(-12, 9, True), (0, 0, False), (1, -1, False)])
+def test_a_film_already_in_colour_is_said_to_be(tiny_model, tmp_path, cb, cr, warned):
+    """A tinted or toned film (sepia, amber, blue), or a colour one given by mistake: its colour was
+    replaced without a word. It is said, once, and the stats give how far its chroma is from grey;
+    a grey film, or one with a scanner's slight cast, is not warned about."""
+    src = _tinted_video(tmp_path / "reel.mkv", cb, cr)
+    stats = tmp_path / "s.json"
+    result = run_cli(str(src), str(tmp_path / "out.mkv"), "--model", str(tiny_model), "--stats-json", str(stats))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("already in colour") == int(warned)
+    import json
+
+    assert json.loads(stats.read_text())["input_chroma"] == pytest.approx(max(abs(cb), abs(cr)), abs=0.05)

@@ -1,4 +1,5 @@
-"""`vidcolor batch IN_DIR OUT_DIR`: colorize every video in a folder tree.
+"""`vidcolor batch IN_DIR OUT_DIR`: colorize every video in a folder tree (and with `--stills`,
+every still image: a box of scanned prints).
 
 Each video under IN_DIR is written to the same relative path under OUT_DIR (same container, or
 `--suffix`). A video whose output exists is finished and skipped: vidcolor only ever leaves a
@@ -50,13 +51,17 @@ class Outcome:
     message: str = ""  # why it failed
 
 
-def find_videos(root: Path, exclude: Path | None = None) -> list[Path]:
-    """Video files under `root` by suffix, sorted; nothing under `exclude` (an OUT_DIR inside IN_DIR)."""
+def find_videos(root: Path, exclude: Path | None = None, stills: bool = False) -> list[Path]:
+    """Video files under `root` by suffix (and still images with `stills`), sorted; nothing under
+    `exclude` (an OUT_DIR inside IN_DIR)."""
+    from .image import IMAGE_SUFFIXES
+
+    suffixes = VIDEO_SUFFIXES | IMAGE_SUFFIXES if stills else VIDEO_SUFFIXES
     found = []
     for path in sorted(root.rglob("*")):
         if exclude is not None and path.is_relative_to(exclude):
             continue
-        if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file() and not path.name.startswith("."):
+        if path.suffix.lower() in suffixes and path.is_file() and not path.name.startswith("."):
             found.append(path)
     return found
 
@@ -71,7 +76,8 @@ def plan(sources: list[Path], in_dir: Path, out_dir: Path, suffix: str | None) -
 
 
 def colorize_one(src: Path, dst: Path, options: ColorizeOptions, label: str | None = None) -> Outcome:
-    """One video of a batch, its failure caught and described: the unit a worker runs."""
+    """One video or image of a batch, its failure caught and described: the unit a worker runs."""
+    from .image import colorize_image, picture_by_picture
     from .run import colorize
 
     outcome = Outcome(str(src), str(dst), "done")
@@ -79,8 +85,11 @@ def colorize_one(src: Path, dst: Path, options: ColorizeOptions, label: str | No
     bar = ProgressBar(src, label) if label else None
     started = time.perf_counter()
     try:
-        # An interrupted video continues from its last checkpoint, so rerunning a batch loses nothing.
-        outcome.frames = colorize(src, dst, replace(options, resume=True), progress=bar).frames
+        if picture_by_picture(src, dst):
+            outcome.frames = colorize_image(src, dst, options, progress=bar).frames
+        else:
+            # An interrupted video continues from its last checkpoint, so rerunning a batch loses nothing.
+            outcome.frames = colorize(src, dst, replace(options, resume=True), progress=bar).frames
     except VidcolorError as e:
         outcome.status, outcome.message = "failed", str(e)
     except Exception as e:  # noqa: BLE001 - one bad reel must not stop the other thousand
@@ -102,8 +111,10 @@ def run_batch(
     ray_address: str | None = None,
     cpus_per_video: float = 2,
     part_seconds: float = DEFAULT_PART_SECONDS,
+    stills: bool = False,
 ) -> list[Outcome]:
-    """Colorizes every video under in_dir into out_dir; one Outcome per video, in path order.
+    """Colorizes every video under in_dir into out_dir (and every still image, with `stills`);
+    one Outcome per file, in path order.
 
     With `ray_address` ("auto" starts a local cluster; else a cluster's address) the videos run
     as Ray tasks of `cpus_per_video` CPUs each (and one GPU each when the run asks for CUDA).
@@ -113,9 +124,11 @@ def run_batch(
     if not part_seconds > 0:
         raise VidcolorError(f"part length must be positive, not {part_seconds} s")
     exclude = out_dir.resolve() if out_dir.resolve().is_relative_to(in_dir.resolve()) else None
-    pairs = plan(find_videos(in_dir.resolve(), exclude), in_dir.resolve(), out_dir, suffix)
+    pairs = plan(find_videos(in_dir.resolve(), exclude, stills), in_dir.resolve(), out_dir, suffix)
     if not pairs:
-        raise VidcolorError(f"{in_dir}: no video files found (looked for {', '.join(sorted(VIDEO_SUFFIXES))})")
+        images = len(find_videos(in_dir.resolve(), exclude, stills=True))
+        hint = f"; it holds {images} still images: --stills colorizes each" if images and not stills else ""
+        raise VidcolorError(f"{in_dir}: no video files found (looked for {', '.join(sorted(VIDEO_SUFFIXES))}){hint}")
     targets: dict[Path, Path] = {}
     outcomes: list[Outcome] = []
     pending: list[int] = []  # indices into outcomes of the videos to colorize
@@ -176,6 +189,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir", type=Path, help="folder for the colorized videos (same relative names)")
     p.add_argument("--suffix", help="container for every output, e.g. .mkv (default: each input's own)")
     p.add_argument(
+        "--stills",
+        action="store_true",
+        help="colorize still images too (.jpg, .png, .tif, .webp, .bmp), each a picture of its own (numbered "
+        "frames of a film scan are a film: give their folder to vidcolor itself)",
+    )
+    p.add_argument(
         "--ray",
         metavar="auto|ADDRESS",
         help="run the videos as tasks on a Ray cluster: auto starts one on this machine (needs vidcolor[ray])",
@@ -211,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 ray_address=args.ray,
                 cpus_per_video=args.ray_cpus,
                 part_seconds=args.ray_part_seconds,
+                stills=args.stills,
             )
     except VidcolorError as e:
         print(f"vidcolor: error: {e}", file=sys.stderr)

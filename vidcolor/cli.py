@@ -216,17 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     bar = ProgressBar(args.input, args.input.name)
     try:
         with sigterm_raises():
-            from .image import colorize_image, is_image
+            from .image import colorize_image, picture_by_picture
             from .run import colorize
 
             options = options_from_args(args)
-            if is_image(args.input) or is_image(args.output):
-                if not (is_image(args.input) and is_image(args.output)):
-                    raise VidcolorError(
-                        "a still image is colorized into an image (.png, .tif, .jpg); a video or a folder of "
-                        "frames into a video"
-                    )
-                stats = colorize_image(args.input, args.output, options)
+            if picture_by_picture(args.input, args.output):
+                stats = colorize_image(args.input, args.output, options, progress=None if args.quiet else bar)
             else:
                 stats = colorize(args.input, args.output, options, progress=None if args.quiet else bar)
             bar.close()
@@ -234,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.stats_json.write_text(json.dumps(stats.to_dict(), indent=2))
             if not args.quiet:
                 print(
-                    f"vidcolor: wrote {args.output} ({stats.frames} frames, {stats.fps:.1f} fps, {stats.backend})",
+                    f"vidcolor: wrote {args.output} ({stats.frames} frame{'' if stats.frames == 1 else 's'}, "
+                    f"{stats.fps:.1f} fps, {stats.backend})",
                     file=sys.stderr,
                 )
             return EXIT_OK

@@ -92,6 +92,28 @@ def rgb_to_chroma(rgb: np.ndarray, matrix: str = "bt709") -> tuple[np.ndarray, n
     return cb.astype(np.float32), cr.astype(np.float32)
 
 
+# An input whose chroma is this far from grey on average (8-bit limited-range code values, the larger
+# of Cb's and Cr's distance per pixel) is already in colour: a tinted or toned film (sepia, amber,
+# blue), or a colour film. A grey film is 0 (chaplin_street.mp4); sepia and blue tints of it
+# 11 and 13; the five colour clips 5.0-19.6. A slight cast of a code or so is not colour.
+COLOUR_INPUT_CODES = 3.0
+
+
+def chroma_codes(cb: np.ndarray, cr: np.ndarray) -> float:
+    """Mean over pixels of the larger of |Cb| and |Cr| (each in [-0.5, 0.5]), in 8-bit code values."""
+    return float(np.maximum(np.abs(cb), np.abs(cr)).mean() * 224)
+
+
+def colour_input_warning(src: object, codes: float) -> str | None:
+    """The warning for an input already in colour (`codes` from `chroma_codes`), or None."""
+    if codes < COLOUR_INPUT_CODES:
+        return None
+    return (
+        f"{src}: already in colour (its chroma {codes:.0f} codes from grey on average: tinted, toned or in "
+        "colour); that colour is replaced by the model's, the luma kept"
+    )
+
+
 def ycbcr_to_rgb(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray, matrix: str = "bt709") -> np.ndarray:
     """Y' in [0, 1] and Cb, Cr in [-0.5, 0.5] -> (..., 3) R'G'B', clipped to [0, 1]."""
     kr, kb = LUMA_COEFFICIENTS[matrix]

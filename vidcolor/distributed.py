@@ -44,6 +44,7 @@ def run_on_ray(
 ) -> Iterator:
     """Outcomes of colorizing each (input, output) pair on Ray, in the order of `pairs`."""
     from .batch import colorize_one
+    from .image import is_image
 
     if not pairs:
         return
@@ -64,7 +65,7 @@ def run_on_ray(
     join_task = ray.remote(num_cpus=1, max_retries=0)(_join_parts)
     refs, submitted = [], []
     for src, dst in pairs:
-        parts = split(src, options, part_seconds)
+        parts = [] if is_image(src) else split(src, options, part_seconds)
         if parts:
             done = [part_task.remote(src, dst, options, part) for part in parts]
             submitted += done

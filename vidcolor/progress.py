@@ -19,9 +19,12 @@ class ProgressBar:
             from tqdm import tqdm
             from tqdm.contrib.logging import logging_redirect_tqdm
 
+            from .image import is_image, picture_count
             from .media import estimate_frames
 
-            self._bar = tqdm(total=estimate_frames(self.total_from), unit="frame", dynamic_ncols=True, desc=self.label)
+            source = self.total_from
+            total = picture_count(source) if is_image(source) else estimate_frames(source)
+            self._bar = tqdm(total=total, unit="frame", dynamic_ncols=True, desc=self.label)
             # Warnings while the bar is drawn go above it, each on its own line; written to stderr
             # as they were, they ran on at the end of the bar's line.
             self._logging = logging_redirect_tqdm()

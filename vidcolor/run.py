@@ -31,6 +31,7 @@ from .backends import RuntimeRequest, cuda_device_count, load_colorizer
 from .bars import Box, picture_box, place_ab
 from .checkpoint import Checkpoint, ResumePoint, work_dir
 from .chroma import chroma_planes, render_lightness
+from .colour import chroma_codes, colour_input_warning
 from .config import ColorizeOptions
 from .containers import (
     ANNEXB_CONTAINERS,
@@ -190,6 +191,7 @@ class _Job:
         self.last_source_pts: int | None = None  # the input's pts of the frame before (before any repair)
         self.rotation: int | None = None  # display rotation of the input, degrees
         self.box: Box | None = None  # the picture inside black bars the model last saw (logged when it changes)
+        self.colour_checked = False  # whether the input's own colour was looked at (_say_if_in_colour)
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
         self.smoothed = 0  # frames through the temporal stage so far
@@ -470,6 +472,27 @@ class _Job:
             ]
         )
 
+    def _say_if_in_colour(self, group: list[FrameItem]) -> None:
+        """Warns once, from the first frames, where the input already has colour of its own."""
+        self.colour_checked = True
+        fmt = group[0].fmt
+        if fmt.grey:
+            return
+        neutral, scale = float(1 << (fmt.depth - 1)), float(1 << fmt.depth) * 224 / 256
+        codes = np.mean(
+            [
+                chroma_codes(
+                    (plane_array(item.frame, 1, fmt.dtype)[::4, ::4] - neutral) / scale,
+                    (plane_array(item.frame, 2, fmt.dtype)[::4, ::4] - neutral) / scale,
+                )
+                for item in group
+            ]
+        )
+        self.stats.input_chroma = round(float(codes), 2)
+        warning = colour_input_warning(self.src, codes)
+        if warning and (self.part is None or self.part.index == 0):
+            log.warning("%s", warning)
+
     def model(self, batches: Iterator[list]) -> Iterator[list]:
         render_size = self.options.render_size
         for batch in batches:
@@ -477,6 +500,8 @@ class _Job:
             for item in batch:
                 groups.setdefault((item.frame.height, item.frame.width), []).append(item)
             for (height, width), group in groups.items():
+                if not self.colour_checked:
+                    self._say_if_in_colour(group)
                 shape = self.colorizer.info.render_shape(height, width, render_size)
                 self.stats.render_shape = shape
                 lightness = self._lightness(group, shape)

@@ -31,6 +31,7 @@ class RunStats:
     repaired_timestamps: int = 0  # frames whose missing or repeated pts had to be made up
     timestamp_jumps: int = 0  # times the video's clock started again (MPEG-TS/PS recordings joined into one file)
     resized_frames: int = 0  # frames of another size than the reel's (a size change mid-reel), scaled to it
+    input_chroma: float = 0.0  # the input's own colour: 8-bit codes from grey, its first frames (chroma_codes)
     peak_rss_mb: float = 0.0  # the process's peak resident memory at the end of the run
 
     @property
