@@ -463,7 +463,7 @@ def test_the_model_sees_a_rotated_video_upright(tiny_model, tmp_path, monkeypatc
 
     turns = round(rotation / 90) % 4  # what shows the stored picture upright: np.rot90(stored, turns)
     upright = np.full((64, 96), 60, np.uint8)
-    upright[:16, :24] = 230  # a bright top-left corner, as shown
+    upright[:16, :24] = 180  # a bright top-left corner, as shown (not so bright that its colour fades)
     stored = np.ascontiguousarray(np.rot90(upright, -turns))
     src = tmp_path / "portrait.mp4"
     with av.open(str(src), "w") as c:
@@ -485,7 +485,7 @@ def test_the_model_sees_a_rotated_video_upright(tiny_model, tmp_path, monkeypatc
     colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", temporal=False)
     given = seen[0][0]
     assert given.shape[0] < given.shape[1]  # landscape, as shown
-    assert given[: given.shape[0] // 5, : given.shape[1] // 5].mean() > 80 > given[-10:, -10:].mean()
+    assert given[: given.shape[0] // 5, : given.shape[1] // 5].mean() > 60 > given[-10:, -10:].mean()
     with av.open(str(tmp_path / "out.mkv")) as c:
         out = next(c.decode(video=0))
     red = np.rot90(plane_array(out, 2, np.uint8).astype(int), turns)  # Cr, turned as shown
@@ -704,3 +704,27 @@ def test_a_film_already_in_colour_is_said_to_be(tiny_model, tmp_path, cb, cr, wa
     import json
 
     assert json.loads(stats.read_text())["input_chroma"] == pytest.approx(max(abs(cb), abs(cr)), abs=0.05)
+
+
+def test_black_and_white_stay_neutral(tiny_model, tmp_path):
+    """A title card: white letters on black. Colour on black (or on white) cannot be shown with that
+    luma: the player clips it, and the black came out tinted (R' 9.5 of 255 on a title card, with
+    the bundled model; the tiny model makes dark things blue). Colour fades out over the 20 L*
+    next to black and to white, so black stays black, white white, and the greys between get colour."""
+    with av.open(str(tmp_path / "card.mkv"), "w") as container:
+        stream = container.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for index in range(3):
+            luma = np.full((64, 96), 16, np.uint8)  # black
+            luma[20:44, 10:40] = 235  # white letters
+            luma[20:44, 56:86] = 90 + index  # a grey patch
+            planes = np.concatenate([luma.ravel(), np.full(2 * 48 * 32, 128, np.uint8)])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(planes.reshape(96, 96), format="yuv420p")))
+        container.mux(stream.encode(None))
+    colorize(tmp_path / "card.mkv", tmp_path / "out.mkv", model=tiny_model, codec="ffv1")
+    frames, _ = read_video(tmp_path / "out.mkv")
+    for frame in frames:
+        cb, cr = (plane_array(frame, i, np.uint8).astype(int) - 128 for i in (1, 2))
+        for rows, columns in ((slice(0, 8), slice(None)), (slice(12, 20), slice(7, 18))):  # black, white
+            assert np.abs(cb[rows, columns]).max() <= 1 and np.abs(cr[rows, columns]).max() <= 1
+        assert max(np.abs(cb[12:20, 31:41]).mean(), np.abs(cr[12:20, 31:41]).mean()) > 3  # the grey patch

@@ -10,7 +10,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .colour import LUMA_COEFFICIENTS, luma_to_lightness
+from .colour import LUMA_COEFFICIENTS, chroma_fade, luma_to_lightness
 from .formats import PlanarFormat, code_range
 
 
@@ -20,6 +20,12 @@ def lightness_table(depth: int, full_range: bool) -> np.ndarray:
     black, white, _ = code_range(depth, full_range)
     codes = np.arange(2**depth, dtype=np.float32)
     return luma_to_lightness((codes - black) / (white - black))
+
+
+@lru_cache(maxsize=16)
+def chroma_fade_table(depth: int, full_range: bool) -> np.ndarray:
+    """colour.chroma_fade for every luma code value at this depth and range."""
+    return chroma_fade(lightness_table(depth, full_range))
 
 
 def render_lightness(luma: np.ndarray, fmt: PlanarFormat, full_range: bool, shape: tuple[int, int]) -> np.ndarray:
@@ -117,7 +123,9 @@ def chroma_planes(
     size = out.chroma_size(width, height)
     luma_small = luma if (width, height) == size else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
     lightness = lightness_table(source_depth, full_range)[luma_small]
-    lab = cv2.merge([lightness, *_ab_planes(ab, lightness, guided)])
+    fade = chroma_fade_table(source_depth, full_range)[luma_small]
+    planes = [plane * (fade if plane.ndim == 2 else fade[..., None]) for plane in _ab_planes(ab, lightness, guided)]
+    lab = cv2.merge([lightness, *planes])
     rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     codes = cv2.transform(rgb, chroma_code_matrix(matrix, out.depth, full_range))

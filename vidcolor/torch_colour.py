@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .chroma import GUIDE_EPSILON, GUIDE_RADIUS, chroma_code_matrix, lightness_table
+from .chroma import GUIDE_EPSILON, GUIDE_RADIUS, chroma_code_matrix, chroma_fade_table, lightness_table
 from .colour import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_RGB
 from .errors import ModelError
 from .formats import PlanarFormat
@@ -140,9 +140,13 @@ class TorchChroma:
             ("table", source_depth, full_range),
             lambda: torch.from_numpy(lightness_table(source_depth, full_range)).to(self.device),
         )
+        fade = self._cached(
+            ("fade", source_depth, full_range),
+            lambda: torch.from_numpy(chroma_fade_table(source_depth, full_range)).to(self.device),
+        )
         lightness = table[codes.long()]
         ab_t = torch.from_numpy(np.ascontiguousarray(ab.transpose(2, 0, 1))).to(self.device)
-        rgb = self._lab_to_rgb(lightness, self._upsample_ab(ab_t, lightness))
+        rgb = self._lab_to_rgb(lightness, self._upsample_ab(ab_t, lightness) * fade[codes.long()])
         transform = self._cached(
             ("matrix", matrix, out.depth, full_range),
             lambda: torch.from_numpy(chroma_code_matrix(matrix, out.depth, full_range)).to(self.device),
