@@ -167,4 +167,4 @@ def test_stills_without_the_flag_are_left_alone_and_said(tmp_path, tiny_model):
     (root / "reel.mp4").unlink()
     result = run_cli("batch", str(root), str(tmp_path / "out"), "--model", str(tiny_model), "-q")
     assert result.returncode == 1 and result.stderr.count("\n") == 1
-    assert "it holds 3 still images: --stills colorizes each" in result.stderr
+    assert "it holds 3 image files: --stills colorizes each" in result.stderr

@@ -127,7 +127,7 @@ def run_batch(
     pairs = plan(find_videos(in_dir.resolve(), exclude, stills), in_dir.resolve(), out_dir, suffix)
     if not pairs:
         images = len(find_videos(in_dir.resolve(), exclude, stills=True))
-        hint = f"; it holds {images} still images: --stills colorizes each" if images and not stills else ""
+        hint = f"; it holds {images} image files: --stills colorizes each" if images and not stills else ""
         raise VidcolorError(f"{in_dir}: no video files found (looked for {', '.join(sorted(VIDEO_SUFFIXES))}){hint}")
     targets: dict[Path, Path] = {}
     outcomes: list[Outcome] = []
