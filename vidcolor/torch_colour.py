@@ -144,9 +144,10 @@ class TorchChroma:
             ("fade", source_depth, full_range),
             lambda: torch.from_numpy(chroma_fade_table(source_depth, full_range)).to(self.device),
         )
-        lightness = table[codes.long()]
+        codes = codes.long()
+        lightness = table[codes]
         ab_t = torch.from_numpy(np.ascontiguousarray(ab.transpose(2, 0, 1))).to(self.device)
-        rgb = self._lab_to_rgb(lightness, self._upsample_ab(ab_t, lightness) * fade[codes.long()])
+        rgb = self._lab_to_rgb(lightness, self._upsample_ab(ab_t, lightness) * fade[codes])
         transform = self._cached(
             ("matrix", matrix, out.depth, full_range),
             lambda: torch.from_numpy(chroma_code_matrix(matrix, out.depth, full_range)).to(self.device),
