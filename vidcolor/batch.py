@@ -161,7 +161,7 @@ def run_batch(
 
 def summary(outcomes: list[Outcome], in_dir: Path) -> str:
     width = max(len(_short(o.input, in_dir)) for o in outcomes)
-    lines = [f"{'video':<{width}}  {'status':<8}{'frames':>8}{'seconds':>9}  message"]
+    lines = [f"{'input':<{width}}  {'status':<8}{'frames':>8}{'seconds':>9}  message"]
     for o in outcomes:
         frames = str(o.frames) if o.status == "done" else "-"
         seconds = f"{o.seconds:.1f}" if o.status != "skipped" else "-"
