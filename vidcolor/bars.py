@@ -10,6 +10,7 @@ to tint them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -78,3 +79,27 @@ def place_ab(ab: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:
     for whole, picture in zip(out, ab):
         whole[rows, columns] = cv2.resize(picture, size, interpolation=cv2.INTER_LINEAR)
     return out
+
+
+def predict_picture(
+    info,
+    predict: Callable[[np.ndarray], np.ndarray],
+    lightness_at: Callable[[tuple[int, int], slice, slice], np.ndarray],
+    height: int,
+    width: int,
+    render_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, Box | None]:
+    """(L* (N, h, w) of whole frames at the render size, the model's ab (N, h', w', 2) for them, the
+    picture's box or None) for frames of height x width, black bars left out of what `predict`
+    sees. `lightness_at(shape, rows, columns)` gives L* (N, *shape) of the frames' rows x columns;
+    `info` is the model's ModelInfo (render shape, output stride)."""
+    shape = info.render_shape(height, width, render_size)
+    lightness = lightness_at(shape, slice(None), slice(None))
+    box = picture_box(lightness)
+    if box is None:
+        return lightness, predict(lightness), None
+    # the picture alone, at the render size, from the full-size frames
+    rows, columns = box.pixels(height, width)
+    inner = info.render_shape(rows.stop - rows.start, columns.stop - columns.start, render_size)
+    grid = (shape[0] // info.output_stride, shape[1] // info.output_stride)
+    return lightness, place_ab(predict(lightness_at(inner, rows, columns)), box, grid), box

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .bars import picture_box, place_ab
+from .bars import predict_picture
 from .chroma import ab_like
 from .colour import (
     chroma_codes,
@@ -333,19 +333,15 @@ def predict_ab(
     Y' (H, W) in [0, 1] each. Black bars common to all of them are left out of what the model sees."""
     import cv2
 
-    h, w = colorizer.info.render_shape(*lumas[0].shape, render_size)
-    lightness = np.stack([luma_to_lightness(cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA)) for luma in lumas])
-    box = picture_box(lightness)
-    if box is None:
-        return lightness, colorizer.predict_ab(lightness)
-    # the picture inside black bars (a film scan's frame edge), alone at the render size
-    rows, columns = box.pixels(*lumas[0].shape)
-    ph, pw = colorizer.info.render_shape(rows.stop - rows.start, columns.stop - columns.start, render_size)
-    inner = np.stack(
-        [luma_to_lightness(cv2.resize(luma[rows, columns], (pw, ph), interpolation=cv2.INTER_AREA)) for luma in lumas]
-    )
-    stride = colorizer.info.output_stride
-    return lightness, place_ab(colorizer.predict_ab(inner), box, (h // stride, w // stride))
+    def lightness_at(shape: tuple[int, int], rows: slice, columns: slice) -> np.ndarray:
+        size = (shape[1], shape[0])
+        return np.stack(
+            [luma_to_lightness(cv2.resize(luma[rows, columns], size, interpolation=cv2.INTER_AREA)) for luma in lumas]
+        )
+
+    height, width = lumas[0].shape
+    lightness, ab, _ = predict_picture(colorizer.info, colorizer.predict_ab, lightness_at, height, width, render_size)
+    return lightness, ab
 
 
 def luma_with_ab(

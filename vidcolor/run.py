@@ -28,7 +28,7 @@ import numpy as np
 from av.video.frame import PictureType
 
 from .backends import RuntimeRequest, cuda_device_count, load_colorizer
-from .bars import Box, picture_box, place_ab
+from .bars import Box, predict_picture
 from .checkpoint import Checkpoint, ResumePoint, work_dir
 from .chroma import chroma_planes, render_lightness
 from .colour import chroma_codes, colour_input_warning
@@ -502,25 +502,23 @@ class _Job:
             for (height, width), group in groups.items():
                 if not self.colour_checked:
                     self._say_if_in_colour(group)
-                shape = self.colorizer.info.render_shape(height, width, render_size)
-                self.stats.render_shape = shape
-                lightness = self._lightness(group, shape)
+                lightness, predicted, box = predict_picture(
+                    self.colorizer.info,
+                    self._predict_upright,
+                    lambda shape, rows, columns, group=group: self._lightness(group, shape, rows, columns),
+                    height,
+                    width,
+                    render_size,
+                )
+                self.stats.render_shape = lightness.shape[1:]
                 keep = self.smoother is not None
-                box = picture_box(lightness)
-                if box is None:
-                    predicted = self._predict_upright(lightness)
-                else:  # the picture alone, at the render size, from the full-size Y plane
-                    info, (rows, columns) = self.colorizer.info, box.pixels(height, width)
-                    if box != self.box:
-                        log.info(
-                            "%s: black bars: the model sees rows %d-%d and columns %d-%d of %dx%d frames",
-                            self.src, rows.start, rows.stop, columns.start, columns.stop, width, height,
-                        )  # fmt: skip
-                        self.box = box
-                    inner = info.render_shape(rows.stop - rows.start, columns.stop - columns.start, render_size)
-                    picture = self._lightness(group, inner, rows, columns)
-                    grid = (shape[0] // info.output_stride, shape[1] // info.output_stride)
-                    predicted = place_ab(self._predict_upright(picture), box, grid)
+                if box is not None and box != self.box:
+                    rows, columns = box.pixels(height, width)
+                    log.info(
+                        "%s: black bars: the model sees rows %d-%d and columns %d-%d of %dx%d frames",
+                        self.src, rows.start, rows.stop, columns.start, columns.stop, width, height,
+                    )  # fmt: skip
+                    self.box = box
                 if self.options.saturation != 1.0:
                     predicted = predicted * np.float32(self.options.saturation)
                 for item, ab, lit in zip(group, predicted, lightness):
