@@ -137,9 +137,9 @@ def test_the_torch_colour_stage_matches_opencvs(pix_fmt, size):
     ab = rng.normal(0, 40, (max(2, height // 15), max(2, width // 15), 2)).astype(np.float32)
     ab = cv2.GaussianBlur(ab, (0, 0), 1)
     torch_chroma = TorchChroma("cpu")
-    for full_range in (False, True):
-        expected = chroma_planes(luma, ab, fmt.depth, fmt, full_range, "bt709")
-        got = torch_chroma(luma, ab, fmt.depth, fmt, full_range, "bt709")
+    for full_range, interlaced in ((False, False), (True, False), (False, True)):
+        expected = chroma_planes(luma, ab, fmt.depth, fmt, full_range, "bt709", interlaced=interlaced)
+        got = torch_chroma(luma, ab, fmt.depth, fmt, full_range, "bt709", interlaced=interlaced)
         for want, have in zip(expected, got, strict=True):
             assert have.shape == want.shape and have.dtype == want.dtype
             difference = np.abs(have.astype(int) - want.astype(int))
@@ -148,6 +148,39 @@ def test_the_torch_colour_stage_matches_opencvs(pix_fmt, size):
     row = rng.uniform(0, 100, (1, 97)).astype(np.float32)
     assert np.allclose(
         area_weights(97, 23) @ row[0], cv2.resize(row, (23, 1), interpolation=cv2.INTER_AREA)[0], atol=1e-3
+    )
+
+
+@pytest.mark.parametrize("height", [16, 18])
+def test_an_interlaced_frames_chroma_rows_follow_its_own_field(height):
+    """Interlaced 4:2:0: chroma rows 0, 2, ... go with the top field's lines, 1, 3, ... with the
+    bottom's. A frame whose fields differ (a dark top field, a bright bottom one: something moved
+    between them) gets on each chroma row the colour of its own field's picture."""
+    from vidcolor.chroma import chroma_planes
+
+    fmt = planar_format("yuv420p")
+    ab = np.full((4, 4, 2), (25.0, 35.0), np.float32)
+    combed = np.empty((height, 16), np.uint8)
+    combed[0::2], combed[1::2] = 60, 170
+    dark, bright = (
+        chroma_planes(np.full((height, 16), code, np.uint8), ab, 8, fmt, False, "bt709") for code in (60, 170)
+    )
+    fields = chroma_planes(combed, ab, 8, fmt, False, "bt709", interlaced=True)
+    frame = chroma_planes(combed, ab, 8, fmt, False, "bt709")
+    for got, top, bottom, mixed in zip(fields, dark, bright, frame, strict=True):
+        assert got.shape == top.shape == (height // 2, 8)
+        assert np.array_equal(got[0::2], top[0::2]) and np.array_equal(got[1::2], bottom[1::2])
+        assert not np.array_equal(got[0::2], got[1::2])
+        assert (mixed == mixed[0, 0]).all()  # a progressive frame's chroma rows average both
+    # Chroma at full height (4:2:2) already has a row per line, field by field.
+    fmt422 = planar_format("yuv422p")
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            chroma_planes(combed, ab, 8, fmt422, False, "bt709", interlaced=True),
+            chroma_planes(combed, ab, 8, fmt422, False, "bt709"),
+            strict=True,
+        )
     )
 
 

@@ -180,6 +180,25 @@ def test_interlaced_stays_interlaced(make_video, tiny_model, tmp_path, codec, su
             assert all(f.interlaced_frame for f in c.decode(video=0))  # coded as fields, not only flagged
 
 
+@pytest.mark.parametrize("order", ["tff", None])
+def test_an_interlaced_frame_gets_its_chroma_field_by_field(make_video, tiny_model, tmp_path, monkeypatch, order):
+    """The colour stage is told which frames hold two fields, so that interlaced 4:2:0 gets each
+    chroma row from its own field's lines (tests/test_colour.py); until 2026-11-30 every frame's
+    chroma rows averaged both fields, so a moving edge's colour flickered from field to field."""
+    import vidcolor.run
+
+    real, told = vidcolor.run.chroma_planes, []
+
+    def recording(*args, interlaced=False, **kwargs):
+        told.append(interlaced)
+        return real(*args, interlaced=interlaced, **kwargs)
+
+    monkeypatch.setattr(vidcolor.run, "chroma_planes", recording)
+    src = make_video(".mkv", frames=6, codec="ffv1", field_order=order)
+    colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1")
+    assert told == [order is not None] * 6
+
+
 def test_a_size_change_mid_reel_is_scaled_to_the_reel_in_every_segment(make_video, tiny_model, tmp_path):
     """Two captures joined into one MPEG-TS (320x240, then 640x360). Each segment took the size of
     its first frame, and segments of two sizes joined into one stream did not decode after the

@@ -105,6 +105,30 @@ def chroma_code_matrix(matrix: str, depth: int, full_range: bool) -> np.ndarray:
     return np.array([[*(cb * excursion), mid], [*(cr * excursion), mid]], dtype=np.float32)
 
 
+def field_wise(height: int, chroma_height: int, interlaced: bool) -> bool:
+    """Whether chroma rows of a frame this tall belong to one field each: an interlaced frame whose
+    chroma has half its rows (4:2:0). Interlaced 4:2:0 is sampled that way (rows 0, 2, ... of Cb
+    and Cr with the top field's lines, rows 1, 3, ... with the bottom's), and each field is a
+    different moment: averaged over both, a moving edge takes its colour from where it was in
+    either field, and the colour flickers from one field to the next."""
+    return interlaced and chroma_height < height and chroma_height >= 2
+
+
+def chroma_luma(luma: np.ndarray, size: tuple[int, int], interlaced: bool = False) -> np.ndarray:
+    """The Y plane (H, W) shrunk to the chroma size (width, height), INTER_AREA; each field on its
+    own where `field_wise` says so."""
+    height, width = luma.shape
+    if (width, height) == size:
+        return luma
+    if not field_wise(height, size[1], interlaced):
+        return cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+    small = np.empty((size[1], size[0]), luma.dtype)
+    for parity in (0, 1):
+        rows = small[parity::2]
+        rows[:] = cv2.resize(luma[parity::2], (size[0], rows.shape[0]), interpolation=cv2.INTER_AREA)
+    return small
+
+
 def chroma_planes(
     luma: np.ndarray,
     ab: np.ndarray,
@@ -113,15 +137,17 @@ def chroma_planes(
     full_range: bool,
     matrix: str,
     guided: bool = True,
+    interlaced: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cb and Cr planes (integer codes of `out`) that colour a frame with Y plane `luma` by `ab`.
+    """Cb and Cr planes (integer codes of `out`) that colour a frame with Y plane `luma` by `ab`;
+    `interlaced`: the frame holds two fields (see `field_wise`).
 
     The same computation as `colour.chroma_from_lab`, done with OpenCV's vectorized Lab and
     affine transforms at the chroma resolution (about 10x faster than the numpy reference).
     """
     height, width = luma.shape
     size = out.chroma_size(width, height)
-    luma_small = luma if (width, height) == size else cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+    luma_small = chroma_luma(luma, size, interlaced)
     lightness = lightness_table(source_depth, full_range)[luma_small]
     fade = chroma_fade_table(source_depth, full_range)[luma_small]
     planes = [plane * (fade if plane.ndim == 2 else fade[..., None]) for plane in _ab_planes(ab, lightness, guided)]

@@ -592,7 +592,8 @@ class _Job:
                 luma_out[:] = (luma_in >> -shift).astype(out_fmt.dtype)
         full_range = self._full_range(item)
         matrix = matrix_name(frame.colorspace, frame.height)
-        cb, cr = self.chroma_planes(luma_in, item.ab, fmt.depth, out_fmt, full_range, matrix)
+        interlaced = bool(frame.interlaced_frame)  # its two fields get their own chroma rows (4:2:0)
+        cb, cr = self.chroma_planes(luma_in, item.ab, fmt.depth, out_fmt, full_range, matrix, interlaced=interlaced)
         plane_array(out, 1, out_fmt.dtype)[:] = cb
         plane_array(out, 2, out_fmt.dtype)[:] = cr
         out.pts, out.time_base = frame.pts, frame.time_base

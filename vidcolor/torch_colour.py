@@ -18,7 +18,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from .chroma import GUIDE_EPSILON, GUIDE_RADIUS, chroma_code_matrix, chroma_fade_table, lightness_table
+from .chroma import (
+    GUIDE_EPSILON,
+    GUIDE_RADIUS,
+    chroma_code_matrix,
+    chroma_fade_table,
+    field_wise,
+    lightness_table,
+)
 from .colour import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_RGB
 from .errors import ModelError
 from .formats import PlanarFormat
@@ -124,8 +131,10 @@ class TorchChroma:
         out: PlanarFormat,
         full_range: bool,
         matrix: str,
+        interlaced: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Cb and Cr planes (integer codes of `out`) that colour a frame with Y plane `luma` by `ab`."""
+        """Cb and Cr planes (integer codes of `out`) that colour a frame with Y plane `luma` by `ab`;
+        `interlaced`: the frame holds two fields (see `chroma.field_wise`)."""
         torch = self.torch
         height, width = luma.shape
         size = out.chroma_size(width, height)
@@ -134,7 +143,13 @@ class TorchChroma:
         codes = torch.from_numpy(np.ascontiguousarray(host)).to(self.device, non_blocking=True).to(torch.int32)
         if luma.dtype == np.uint16:
             codes &= 0xFFFF
-        if (width, height) != size:
+        if field_wise(height, size[1], interlaced):
+            small = torch.empty((size[1], size[0]), dtype=torch.int64, device=self.device)
+            for parity in (0, 1):
+                rows = (size[1] - parity + 1) // 2
+                small[parity::2] = torch.round(self._area(codes[parity::2].double(), (size[0], rows)))
+            codes = small
+        elif (width, height) != size:
             codes = torch.round(self._area(codes.double(), size)).to(torch.int64)  # cv2 rounds half to even too
         table = self._cached(
             ("table", source_depth, full_range),
