@@ -3,8 +3,12 @@ Runtime, ONNX Runtime's GPU provider options, and the TensorRT engine cache."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import logging
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +19,9 @@ from vidcolor import backends, colorize, trt_engine
 from vidcolor.backends import RuntimeRequest, load_colorizer, ort_gpu_providers, resolve
 from vidcolor.engines_cli import list_engines
 from vidcolor.errors import ModelError
+from vidcolor.media import set_decode_threads
 from vidcolor.model import DEFAULT_MODEL, OnnxColorizer, probe_lightness, read_info
+from vidcolor.run import _decoder_name
 from vidcolor.trt_engine import EngineKey, Profile, cached_engine, engine_dir
 
 
@@ -97,13 +103,94 @@ def test_torch_backend_refuses_an_operator_it_cannot_run(tiny_model):
         TorchColorizer(tiny_model, device="cpu")
 
 
-def test_onnxruntime_gpu_providers_ask_for_fp16_cached_engines_and_explicit_profiles(monkeypatch, tmp_path):
+def test_cuda_graph_capture_is_thread_local_and_fed_in_the_graph_dtype(monkeypatch):
+    """The CUDA-graph path on the CPU, torch.cuda stood in: the capture must tolerate CUDA work on
+    other threads (colour stage, NVDEC), and L goes through pinned buffers of the graph input's
+    dtype (fp16), so that the copy to the GPU needs no pageable temporary."""
+    torch = pytest.importorskip("torch")
+    from vidcolor.torch_runtime import TorchColorizer
+
+    class Stream:
+        def wait_stream(self, other):
+            pass
+
+    captures = []
+
+    @contextlib.contextmanager
+    def graph(cuda_graph, **options):
+        captures.append(options)
+        yield
+
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", Stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: types.SimpleNamespace(replay=lambda: None))
+    monkeypatch.setattr(torch.cuda, "graph", graph)
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda tensor: tensor)  # no GPU to pin memory for
+    colorizer = TorchColorizer(DEFAULT_MODEL, device="cpu", half=True)
+    colorizer.cuda_graphs = True  # the constructor allows them on CUDA only
+    lightness = probe_lightness(2, 128, 224)
+    graphed = colorizer.predict_ab(lightness)
+    ((_, static, _, pinned),) = colorizer._graphs.values()
+    assert captures == [{"capture_error_mode": "thread_local"}]
+    assert all(pinned[name].dtype == static[name].dtype == torch.float16 for name in static)
+    colorizer.cuda_graphs = False
+    assert np.array_equal(graphed, colorizer.predict_ab(lightness))
+
+
+@pytest.fixture
+def ort_lists_tensorrt(monkeypatch):
+    """onnxruntime-gpu as pip installs it: the TensorRT provider listed, whether TensorRT is there or not."""
     import onnxruntime as ort
 
-    monkeypatch.setenv(trt_engine.ENGINE_DIR_ENV, str(tmp_path))
     monkeypatch.setattr(
         ort, "get_available_providers", lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPU"]
     )
+    real = backends._installed
+    monkeypatch.setattr(backends, "_installed", lambda m: False if m == "tensorrt" else real(m))
+
+
+def _tensorrt_loads(monkeypatch, loads: bool) -> list[str]:
+    """Makes the TensorRT libraries load, or not; returns the names asked for."""
+    asked = []
+
+    def load(name, *args, **kwargs):
+        asked.append(name)
+        if not loads:
+            raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+        return object()
+
+    monkeypatch.setattr(ctypes, "CDLL", load)
+    return asked
+
+
+def test_onnxruntime_offers_tensorrt_only_where_its_libraries_load(ort_lists_tensorrt, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv(trt_engine.ENGINE_DIR_ENV, str(tmp_path))
+    request = RuntimeRequest(DEFAULT_MODEL, device="cuda", batch_size=4, render_shape=(256, 448))
+    _tensorrt_loads(monkeypatch, False)
+    with caplog.at_level(logging.DEBUG, logger="vidcolor.backends"):
+        assert [p for p, _ in ort_gpu_providers(request)] == ["CUDAExecutionProvider"]
+    assert "libnvinfer.so.10 cannot be loaded" in caplog.text
+    asked = _tensorrt_loads(monkeypatch, True)
+    assert [p for p, _ in ort_gpu_providers(request)] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+    assert "libnvinfer.so.10" in asked
+
+
+def test_onnxruntime_tensorrt_cache_folder_is_made_with_its_parents(ort_lists_tensorrt, monkeypatch, tmp_path):
+    """The provider makes only the last folder of its cache path, so a fresh engine folder must exist first."""
+    engines = tmp_path / "not-yet" / "engines"
+    monkeypatch.setenv(trt_engine.ENGINE_DIR_ENV, str(engines))
+    _tensorrt_loads(monkeypatch, True)
+    (_, options), _ = ort_gpu_providers(RuntimeRequest(DEFAULT_MODEL, device="cuda", render_shape=(256, 448)))
+    assert options["trt_engine_cache_path"] == str(engines / "onnxruntime")
+    assert (engines / "onnxruntime").is_dir()
+
+
+def test_onnxruntime_gpu_providers_ask_for_fp16_cached_engines_and_explicit_profiles(
+    ort_lists_tensorrt, monkeypatch, tmp_path
+):
+    monkeypatch.setenv(trt_engine.ENGINE_DIR_ENV, str(tmp_path))
+    _tensorrt_loads(monkeypatch, True)
     request = RuntimeRequest(DEFAULT_MODEL, device="cuda", batch_size=4, render_shape=(256, 448))
     (trt, trt_options), (cuda, _) = ort_gpu_providers(request)
     assert (trt, cuda) == ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -166,6 +253,117 @@ def test_a_cached_engine_is_found_and_not_rebuilt(monkeypatch, tmp_path):
     assert entry["engine"] == key.filename() and entry["gpu"] == key.gpu and entry["profile"]["width"] == 448
 
 
+def _stand_in_tensorrt(calls: list, refused: bytes) -> types.ModuleType:
+    """Enough of the tensorrt module for build_engine, recording the builder's calls; a timing cache
+    made from the bytes `refused` is refused, as TensorRT refuses one made on another GPU."""
+
+    class TimingCache:
+        def __init__(self, blob):
+            self.blob = blob
+
+        def serialize(self):
+            return b"timings, from " + self.blob
+
+    class Config:
+        def set_memory_pool_limit(self, pool, size):
+            calls.append(("set_memory_pool_limit", pool))
+
+        def set_flag(self, flag):
+            calls.append(("set_flag", flag))
+
+        def add_optimization_profile(self, profile):
+            calls.append(("add_optimization_profile", profile.shapes))
+
+        def create_timing_cache(self, blob):
+            calls.append(("create_timing_cache", bytes(blob)))
+            return TimingCache(bytes(blob))
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            calls.append(("set_timing_cache", cache.blob))
+            return cache.blob != refused
+
+    class Profile:
+        def set_shape(self, name, low, opt, high):
+            self.shapes = (name, low, opt, high)
+
+    class Builder:
+        def __init__(self, logger):
+            pass
+
+        def create_network(self, flags):
+            return "network"
+
+        def create_builder_config(self):
+            return Config()
+
+        def create_optimization_profile(self):
+            return Profile()
+
+        def build_serialized_network(self, network, config):
+            calls.append(("build_serialized_network", network))
+            return b"engine"
+
+    class OnnxParser:
+        def __init__(self, network, logger):
+            pass
+
+        def parse(self, model):
+            calls.append(("parse", len(model)))
+            return True
+
+    trt = types.ModuleType("tensorrt")
+    trt.__version__ = "10.9.0"
+    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, severity: None})
+    trt.Builder, trt.OnnxParser = Builder, OnnxParser
+    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
+    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16")
+    return trt
+
+
+def test_tensorrt_build_replaces_a_refused_timing_cache_and_writes_whole_files(monkeypatch, tmp_path, caplog):
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "tensorrt", _stand_in_tensorrt(calls, refused=b"from another GPU"))
+    written = []
+    write_bytes = Path.write_bytes
+    monkeypatch.setattr(Path, "write_bytes", lambda path, data: written.append(path.name) or write_bytes(path, data))
+    key = _key()
+    timing = tmp_path / key.timing_cache_filename()
+    write_bytes(timing, b"from another GPU")
+    with caplog.at_level(logging.INFO, logger="vidcolor.trt_engine"):
+        path = trt_engine.build_engine(DEFAULT_MODEL, key, tmp_path)
+    shapes = ("L", (1, 1, 256, 448), (8, 1, 256, 448), (8, 1, 256, 448))
+    assert calls == [
+        ("parse", DEFAULT_MODEL.stat().st_size),
+        ("set_memory_pool_limit", "WORKSPACE"),
+        ("set_flag", "FP16"),
+        ("add_optimization_profile", shapes),
+        ("create_timing_cache", b"from another GPU"),
+        ("set_timing_cache", b"from another GPU"),
+        ("create_timing_cache", b""),  # refused: a fresh one instead
+        ("set_timing_cache", b""),
+        ("build_serialized_network", "network"),
+    ]
+    assert "refused the timing cache" in caplog.text
+    assert path == tmp_path / key.filename() and path.read_bytes() == b"engine"
+    assert timing.read_bytes() == b"timings, from "  # what the fresh cache held after the build
+    assert written == [path.with_suffix(".partial").name, timing.with_suffix(".partial").name]
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_timing_cache_is_kept_per_gpu():
+    names = {_key().timing_cache_filename(), _key(gpu="NVIDIA H200").timing_cache_filename()}
+    assert len(names) == 2 and all("sm90" in name for name in names)
+    assert _key().timing_cache_filename() == _key(precision="fp32", profile=Profile(64, 64)).timing_cache_filename()
+
+
+def test_tensorrt_tensor_types_map_to_torch_types():
+    torch = pytest.importorskip("torch")
+    assert trt_engine.torch_dtype(types.SimpleNamespace(name="HALF")) is torch.float16
+    assert trt_engine.torch_dtype(types.SimpleNamespace(name="FLOAT")) is torch.float32
+    with pytest.raises(ModelError, match="FP4"):
+        trt_engine.torch_dtype(types.SimpleNamespace(name="FP4"))
+
+
 def test_engine_folder(monkeypatch, tmp_path):
     monkeypatch.setenv(trt_engine.ENGINE_DIR_ENV, str(tmp_path / "e"))
     assert engine_dir() == tmp_path / "e"
@@ -208,6 +406,36 @@ def test_decoding_on_a_gpu_without_one_is_one_clear_line(make_video, tmp_path):
     result = run_cli(str(src), str(out), "--decoder", "cuda", "-q")
     assert result.returncode == 1 and not out.exists() and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "--decoder cpu" in result.stderr
+
+
+def _decoding(hwaccel: bool) -> types.SimpleNamespace:
+    """A video stream as PyAV shows it: `is_hwaccel` (a CUDA device attached)."""
+    return types.SimpleNamespace(codec_context=types.SimpleNamespace(is_hwaccel=hwaccel, name="h264"), thread_type=None)
+
+
+def _frame(pix_fmt: str) -> types.SimpleNamespace:
+    return types.SimpleNamespace(format=types.SimpleNamespace(name=pix_fmt))
+
+
+def test_nvdec_decodes_without_frame_threads():
+    """FFmpeg gives NVDEC a decode surface per frame thread: past NVDEC's 32 on a many-core host it
+    failed to start, and FFmpeg decoded on the CPU instead."""
+    nvdec, cpu = _decoding(True), _decoding(False)
+    set_decode_threads(nvdec)
+    set_decode_threads(cpu)
+    assert nvdec.thread_type == "SLICE" and cpu.thread_type == "AUTO"
+
+
+def test_the_decoder_is_named_from_what_it_decoded(caplog):
+    """A CUDA device attached is not NVDEC decoding: where NVDEC could not start, FFmpeg decodes
+    on the CPU (planar yuv420p, where NVDEC's pictures come down as NV12), and the run must say so."""
+    with caplog.at_level(logging.WARNING, logger="vidcolor.run"):
+        assert _decoder_name(_decoding(True), _frame("yuv420p"), "cuda") == "cpu"
+        assert _decoder_name(_decoding(True), _frame("yuv422p10le"), "cuda") == "cpu"
+    assert "decoding it on the CPU" in caplog.text
+    assert _decoder_name(_decoding(True), _frame("nv12"), "cuda") == "cuda"
+    assert _decoder_name(_decoding(True), _frame("p010le"), "cuda") == "cuda"
+    assert _decoder_name(_decoding(False), _frame("yuv420p"), "cpu") == "cpu"
 
 
 def test_a_damaged_file_is_an_input_error_with_the_gpu_decoder_asked_for(tmp_path):

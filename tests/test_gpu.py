@@ -10,7 +10,15 @@ import pytest
 from conftest import read_video
 
 from vidcolor import colorize
-from vidcolor.backends import RuntimeRequest, cuda_device_count, load_colorizer, resolve, unavailable
+from vidcolor.backends import (
+    RuntimeRequest,
+    cuda_device_count,
+    load_colorizer,
+    ort_tensorrt_unavailable,
+    resolve,
+    unavailable,
+)
+from vidcolor.media import open_input, set_decode_threads
 from vidcolor.model import DEFAULT_MODEL, OnnxColorizer, probe_lightness
 
 pytestmark = [
@@ -28,13 +36,18 @@ def _needs(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "tensorrt"])
-def test_gpu_backend_matches_the_cpu_reference(backend):
+def test_gpu_backend_matches_the_cpu_reference(backend, capfd):
     _needs(backend)
     lightness = probe_lightness(4, 256, 448)
     expected = OnnxColorizer(DEFAULT_MODEL).predict_ab(lightness)
     request = RuntimeRequest(DEFAULT_MODEL, device="cuda", backend=backend, batch_size=4, render_shape=(256, 448))
     colorizer = load_colorizer(request)
     assert colorizer.device == "cuda" and colorizer.name == f"{backend}-cuda"
+    if backend == "onnxruntime":
+        # ONNX Runtime falls back from a TensorRT provider that fails to start to CUDA, printing "EP Error".
+        missing = ort_tensorrt_unavailable()
+        assert colorizer.provider == ("CUDAExecutionProvider" if missing else "TensorrtExecutionProvider"), missing
+        assert "EP Error" not in capfd.readouterr().out
     got = colorizer.predict_ab(lightness)
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() < FP16_TOLERANCE_AB
@@ -62,6 +75,12 @@ def test_a_run_on_the_gpu_keeps_luma_and_every_frame(make_video, tmp_path, backe
 def test_decoding_on_the_gpu_keeps_luma_and_every_frame(make_video, tmp_path):
     """NVDEC's frames (NV12, downloaded) carry the same Y plane as FFmpeg's CPU decoder: luma stays exact."""
     src = make_video(frames=10, width=96, height=64)  # H.264, which every NVDEC decodes
+    with open_input(src, decoder="cuda") as container:
+        stream = container.streams.video[0]
+        set_decode_threads(stream)
+        frame = next(container.decode(stream))
+        # From NVDEC, downloaded as NV12. Where NVDEC could not start, FFmpeg's CPU decoder gives yuv420p.
+        assert frame.format.name == "nv12"
     out = tmp_path / "out.mkv"
     stats = colorize(src, out, codec="ffv1", decoder="cuda")
     assert stats.frames == 10 and stats.decoder == "cuda"

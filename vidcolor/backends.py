@@ -27,6 +27,9 @@ BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
 # there only when asked for. The CUDA order is NVIDIA's documented expectation, not yet measured here.
 AUTO_ORDER = {"cpu": ("onnxruntime",), "cuda": ("tensorrt", "onnxruntime", "torch")}
 EXTRAS = {"onnxruntime": "gpu", "tensorrt": "tensorrt", "torch": "torch"}  # pip extra per GPU backend
+# The TensorRT libraries ONNX Runtime's TensorRT provider is linked against: onnxruntime-gpu 1.18 on
+# is built with TensorRT 10 (its setup.py lists these as the provider's external dependencies).
+ORT_TENSORRT_LIBRARIES = ("libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxparser.so.10")
 
 
 @dataclass(frozen=True)
@@ -130,18 +133,54 @@ def _onnxruntime(request: RuntimeRequest, device: str) -> Colorizer:
     return colorizer
 
 
-def ort_gpu_providers(request: RuntimeRequest) -> list:
-    """ONNX Runtime's GPU providers, best first: TensorRT (fp16, cached engines, explicit shape
-    profiles) where onnxruntime-gpu was built with it, then CUDA."""
+def ort_tensorrt_unavailable() -> str | None:
+    """Why ONNX Runtime's TensorRT provider cannot start here, or None if it can.
+
+    onnxruntime-gpu lists the provider whether or not TensorRT is installed; without it, session
+    creation prints an "EP Error" block to stdout and retries on CUDA. The provider is a library
+    that ONNX Runtime loads at session creation, and the dynamic linker must then find the
+    TensorRT libraries it links: on the library path, or already loaded into the process.
+    """
     import onnxruntime as ort
 
-    from .trt_engine import Profile, engine_dir
+    if "TensorrtExecutionProvider" not in ort.get_available_providers():
+        return "this onnxruntime was built without the TensorRT provider"
+    if _installed("tensorrt"):
+        try:
+            # TensorRT's pip wheels keep their libraries in site-packages, off the library path, and
+            # load them when imported; the linker then finds them by name for ONNX Runtime too.
+            import tensorrt  # noqa: F401
+        except (ImportError, OSError) as e:
+            log.debug("the tensorrt package does not import (%s)", e)
+    for library in ORT_TENSORRT_LIBRARIES:
+        try:
+            ctypes.CDLL(library)
+        except OSError as e:
+            return f"{library} cannot be loaded ({e})"
+    return None
+
+
+def ort_gpu_providers(request: RuntimeRequest) -> list:
+    """ONNX Runtime's GPU providers, best first: TensorRT (fp16, cached engines, explicit shape
+    profiles) where its libraries load and the frame size is known, then CUDA."""
+    from .trt_engine import ENGINE_DIR_ENV, Profile, engine_dir
 
     providers: list = []
-    if "TensorrtExecutionProvider" in ort.get_available_providers() and request.render_shape:
+    missing = ort_tensorrt_unavailable() if request.render_shape else "the frame size is not known in advance"
+    if missing:
+        log.debug("onnxruntime runs without its TensorRT provider: %s", missing)
+    else:
         info = read_info(request.model)
         profile = Profile(*request.render_shape, opt_batch=request.batch_size, max_batch=request.batch_size)
         cache = engine_dir() / "onnxruntime"
+        try:
+            # The provider creates only the last folder of its cache path; without the rest it fails,
+            # and ONNX Runtime falls back to CUDA.
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ModelError(
+                f"cannot create the engine cache {cache} ({e}); set {ENGINE_DIR_ENV} to a writable folder"
+            ) from e
 
         def spec(shape: tuple[int, ...]) -> str:
             return f"{info.input_name}:{'x'.join(map(str, shape))}"

@@ -27,7 +27,7 @@ from .cli import add_run_options, options_from_args
 from .config import ColorizeOptions
 from .containers import DEFAULT_CODEC, default_codec, setup_video_stream
 from .errors import InputError, VidcolorError
-from .media import open_input, video_stream
+from .media import open_input, set_decode_threads, video_stream
 from .model import probe_lightness
 from .provenance import git_revision, library_versions, machine
 
@@ -68,7 +68,7 @@ def transcode(src: Path, dst: Path, options: ColorizeOptions) -> tuple[int, tupl
     options = replace(options, codec=options.codec or default_codec(dst))
     with open_input(src, decoder=options.decoder) as inp, av.open(str(dst), "w") as out:
         source = video_stream(inp, src)
-        source.thread_type = "AUTO"
+        set_decode_threads(source)  # as vidcolor's run does
         stream = setup_video_stream(out, source, options.codec, options.encoder_options(), dst)
         frames = 0
         for frame in inp.decode(source):

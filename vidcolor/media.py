@@ -32,6 +32,7 @@ _ASS_OVERRIDE = re.compile(r"\{[^}]*\}")  # {\i1}, {\pos(10,20)}: styling inside
 # Still-image formats ffmpeg's image2 demuxer reads as numbered frame sequences (lower case).
 SEQUENCE_SUFFIXES = frozenset(".dpx .tif .tiff .png .exr .jpg .jpeg .bmp .tga .jp2".split())
 DECODERS = ("cpu", "cuda")  # where video is decoded: FFmpeg on the CPU, or NVDEC through its CUDA hwaccel
+NVDEC_FORMATS = ("nv12", "p010le", "p016le")  # NVDEC's 4:2:0 pictures, as PyAV downloads them
 DEFAULT_SEQUENCE_RATE = Fraction(24)  # frames per second of an image sequence given without a rate
 
 
@@ -168,6 +169,28 @@ def _open_hwaccel(src: Path) -> av.container.InputContainer:
             f"--decoder cuda: FFmpeg could not open a CUDA device ({e}); it needs an NVIDIA GPU, its driver "
             "and an FFmpeg built with CUDA (PyAV's wheels are). Use --decoder cpu"
         ) from e
+
+
+def set_decode_threads(stream: av.video.stream.VideoStream) -> None:
+    """Frame threads for FFmpeg's CPU decoders; none where NVDEC decodes (its work is on the GPU)."""
+    # FFmpeg gives NVDEC one more decode surface per frame thread, and NVDEC has at most 32: with a
+    # thread per core, NVDEC failed to start on many-core hosts and FFmpeg quietly decoded on the
+    # CPU. Slice threads (PyAV's default) take no surfaces.
+    stream.thread_type = "SLICE" if stream.codec_context.is_hwaccel else "AUTO"
+
+
+def decoded_on(stream: av.video.stream.VideoStream, frame: av.VideoFrame) -> str:
+    """Where `frame`, decoded from `stream`, was decoded: "cuda" (NVDEC) or "cpu"."""
+    # is_hwaccel means only that a CUDA device was attached: where NVDEC could not start, FFmpeg
+    # falls back to its CPU decoder. (The context's pix_fmt does not tell: PyAV reads it once, when
+    # the stream opens.) The frame does: PyAV downloads NVDEC's 4:2:0 pictures in the semi-planar
+    # layout NVDEC decodes to (NV12, P010, P016), which FFmpeg's CPU decoders never give. Its 4:4:4
+    # pictures come down planar (yuv444p, yuv444p16le), as a CPU decoder's would: there the
+    # attached device is all there is to go by.
+    if not stream.codec_context.is_hwaccel:
+        return "cpu"
+    name = frame.format.name
+    return "cuda" if name in NVDEC_FORMATS or name.startswith("yuv444p") else "cpu"
 
 
 def video_stream(container: av.container.InputContainer, src: Path) -> av.video.stream.VideoStream:

@@ -57,12 +57,14 @@ from .media import (
     check_paths,
     convert_subtitle,
     copy_video_metadata,
+    decoded_on,
     describe_stream,
     frame_rate,
     goes_back,
     is_subtitle_gap,
     open_input,
     plan_streams,
+    set_decode_threads,
     video_stream,
 )
 from .model import file_sha256, read_info
@@ -135,14 +137,15 @@ def _planar(frame: av.VideoFrame) -> tuple[av.VideoFrame, PlanarFormat]:
     return converted, planar_format(target)
 
 
-def _decoder_name(video: av.video.stream.VideoStream, decoder: str) -> str:
-    """Where `video` is decoded: "cuda" (NVDEC), or "cpu" (asked for, or NVDEC cannot decode the codec)."""
-    on_gpu = video.codec_context.is_hwaccel
-    if decoder == "cuda" and on_gpu:
+def _decoder_name(video: av.video.stream.VideoStream, frame: av.VideoFrame, decoder: str) -> str:
+    """Where `video`'s first `frame` was decoded: "cuda" (NVDEC), or "cpu" (asked for, or NVDEC
+    cannot decode the codec or could not start)."""
+    where = decoded_on(video, frame)
+    if decoder == "cuda" and where == "cuda":
         log.info("decoding %s on the GPU (NVDEC)", video.codec_context.name)
     elif decoder == "cuda":
-        log.warning("NVDEC cannot decode %s: decoding it on the CPU", video.codec_context.name)
-    return "cuda" if on_gpu else "cpu"
+        log.warning("NVDEC does not decode %s here: decoding it on the CPU", video.codec_context.name)
+    return where
 
 
 class _Job:
@@ -174,8 +177,7 @@ class _Job:
         except BaseException:
             self.inp.close()
             raise
-        self.video.thread_type = "AUTO"  # frame threading in the decoder
-        self.stats.decoder = _decoder_name(self.video, decoder)
+        set_decode_threads(self.video)
         self.stats.colour_device = options.colour_device
         self.checkpoint: Checkpoint | None = None
         self.segment: tuple[av.container.OutputContainer, av.video.stream.VideoStream, str] | None = None
@@ -354,7 +356,7 @@ class _Job:
         self.inp.close()
         self.inp = open_input(self.src, self.options.frame_rate, self.options.decoder)
         self.video = self.inp.streams[index]
-        self.video.thread_type = "AUTO"
+        set_decode_threads(self.video)
 
     def _demux(self) -> Iterator[av.Packet]:
         packets = self.inp.demux(self.video)
@@ -401,8 +403,9 @@ class _Job:
         return round(gap * rate) if gap > max(1.0, float(3 / rate)) else 0
 
     def _frame_item(self, frame: av.VideoFrame) -> FrameItem:
-        if self.rotation is None:
+        if self.rotation is None:  # the first frame this process decodes
             self.rotation = round(frame.rotation or 0)
+            self.stats.decoder = _decoder_name(self.video, frame, self.options.decoder)
         source_pts = frame.pts
         frame, fmt = _planar(frame)
         item = FrameItem(frame, fmt)

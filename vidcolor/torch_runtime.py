@@ -223,7 +223,9 @@ class TorchColorizer(Colorizer):
             if len(self._graphs) >= MAX_GRAPHS:  # a reel has one batch shape and a shorter last batch
                 self._graphs.pop(next(iter(self._graphs)))
             static = {name: self._tensor(value) for name, value in inputs.items()}
-            pinned = {name: torch.empty(v.shape, dtype=torch.float32).pin_memory() for name, v in inputs.items()}
+            # In the graph input's own dtype: a copy that also converts goes through a pageable
+            # temporary, which is neither pinned nor asynchronous.
+            pinned = {name: torch.empty(v.shape, dtype=v.dtype).pin_memory() for name, v in static.items()}
             side = torch.cuda.Stream()  # warm-up off the default stream, as torch.cuda.graph requires
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
@@ -231,12 +233,14 @@ class TorchColorizer(Colorizer):
                     self.forward(static)
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # Other threads use CUDA meanwhile (the colour stage, NVDEC): in the default "global"
+            # mode, an allocation or a sync of theirs during the capture would make it fail.
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 output = self.forward(static)
             self._graphs[key] = (graph, static, output, pinned)
         graph, static, output, pinned = self._graphs[key]
         for name, value in inputs.items():
-            pinned[name].numpy()[...] = value
+            pinned[name].numpy()[...] = value  # numpy converts float32 L to the buffer's dtype
             static[name].copy_(pinned[name], non_blocking=True)
         graph.replay()
         return output

@@ -9,8 +9,9 @@ this module asks for fp16 that way. Device buffers and the CUDA stream are torch
 `tensorrt` extra installs torch), so no second CUDA binding is needed.
 
 Verified where: the cache keys, the cache folder and the refusal of a missing TensorRT are tested
-on CPU. Building and running an engine has not run on any machine we have (TensorRT cannot be
-installed there); the calls follow the TensorRT 10 Python API documentation.
+on CPU, and so is the build's sequence of calls and files, against a stand-in `tensorrt` module.
+Building and running an engine has not run on any machine we have (TensorRT cannot be installed
+there); the calls follow the TensorRT 10 Python API documentation.
 """
 
 from __future__ import annotations
@@ -62,12 +63,18 @@ class EngineKey:
     precision: str  # "fp16" or "fp32"
     profile: Profile
 
-    def filename(self) -> str:
+    def device_tag(self) -> str:
+        """The TensorRT version and the GPU, as they appear in file names."""
         gpu = re.sub(r"[^A-Za-z0-9]+", "-", self.gpu).strip("-").lower()
-        return (
-            f"{self.model_sha256[:16]}_trt{self.tensorrt}_{gpu}_sm{self.compute_capability.replace('.', '')}"
-            f"_{self.precision}_{self.profile.tag()}.engine"
-        )
+        return f"trt{self.tensorrt}_{gpu}_sm{self.compute_capability.replace('.', '')}"
+
+    def filename(self) -> str:
+        return f"{self.model_sha256[:16]}_{self.device_tag()}_{self.precision}_{self.profile.tag()}.engine"
+
+    def timing_cache_filename(self) -> str:
+        # TensorRT refuses a timing cache made on a GPU with other device properties, and two GPUs
+        # of one architecture (H100, H200: both sm90) differ in them.
+        return f"timing_{self.device_tag()}.cache"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,6 +100,25 @@ def import_tensorrt():
     if not hasattr(trt.BuilderFlag, "FP16"):
         raise ModelError(f"TensorRT {trt.__version__} has no FP16 builder flag; vidcolor needs TensorRT 10")
     return trt
+
+
+def torch_dtype(dtype):
+    """The torch dtype of a TensorRT `DataType`, for buffers the engine reads or writes."""
+    import torch
+
+    dtypes = {
+        "FLOAT": torch.float32,
+        "HALF": torch.float16,
+        "BF16": torch.bfloat16,
+        "INT8": torch.int8,
+        "UINT8": torch.uint8,
+        "INT32": torch.int32,
+        "INT64": torch.int64,
+        "BOOL": torch.bool,
+    }
+    if dtype.name not in dtypes:
+        raise ModelError(f"the engine has a tensor of type {dtype.name}, which vidcolor cannot hold")
+    return dtypes[dtype.name]
 
 
 def engine_key(model: Path, profile: Profile, precision: str = "fp16") -> EngineKey:
@@ -128,21 +154,40 @@ def build_engine(model: Path, key: EngineKey, cache: Path) -> Path:
     profile = builder.create_optimization_profile()
     profile.set_shape(info.input_name, *key.profile.shapes())
     config.add_optimization_profile(profile)
-    timing_path = cache / f"timing_trt{key.tensorrt}_sm{key.compute_capability.replace('.', '')}.cache"
-    timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
-    config.set_timing_cache(timing, ignore_mismatch=False)
+    timing_path = cache / key.timing_cache_filename()
+    timing = _timing_cache(config, timing_path)
     log.info("building a TensorRT engine for %s (%s); this takes a while once", model.name, key.profile.tag())
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise ModelError(f"TensorRT could not build an engine for {model}")
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / key.filename()
-    staged = path.with_suffix(".partial")
-    staged.write_bytes(bytes(serialized))
-    staged.replace(path)  # a half-written engine is never found by a later run
+    _write_atomically(path, bytes(serialized))
     path.with_suffix(".json").write_text(json.dumps(key.to_dict(), indent=2))
-    timing_path.write_bytes(bytes(config.get_timing_cache().serialize()))
+    # The builder added what it timed to the cache it was given.
+    _write_atomically(timing_path, bytes(timing.serialize()))
     return path
+
+
+def _timing_cache(config, path: Path):
+    """The timing cache saved at `path`, attached to the builder `config`; a fresh one where there
+    is none or TensorRT refuses it (another GPU or TensorRT, or damaged)."""
+    if path.is_file():
+        timing = config.create_timing_cache(path.read_bytes())
+        if timing is not None and config.set_timing_cache(timing, ignore_mismatch=False):
+            return timing
+        log.info("TensorRT refused the timing cache %s; timing every layer again", path)
+    timing = config.create_timing_cache(b"")
+    config.set_timing_cache(timing, ignore_mismatch=False)  # a new cache has no header to mismatch
+    return timing
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Writes through a `.partial` file beside `path`, so a killed build never leaves half a file
+    for a later run to find."""
+    staged = path.with_suffix(".partial")
+    staged.write_bytes(data)
+    staged.replace(path)
 
 
 def cached_engine(model: Path, profile: Profile, precision: str = "fp16", cache: Path | None = None) -> Path:
@@ -174,6 +219,7 @@ class TensorRTColorizer(Colorizer):
         if self.engine is None:
             raise ModelError(f"TensorRT cannot load {engine_path}; delete it to rebuild")
         self.context = self.engine.create_execution_context()
+        self.output_dtype = torch_dtype(self.engine.get_tensor_dtype(self.info.output_name))
         self.stream = torch.cuda.Stream()
         self.torch = torch
 
@@ -188,12 +234,13 @@ class TensorRTColorizer(Colorizer):
                 for name, value in self.info.graph_inputs(self.info.scale(lightness)).items()
             }
             for name, tensor in feeds.items():
-                self.context.set_input_shape(name, tuple(tensor.shape))
+                if not self.context.set_input_shape(name, tuple(tensor.shape)):
+                    raise ModelError(f"TensorRT refused the shape {tuple(tensor.shape)} of input {name}")
                 self.context.set_tensor_address(name, tensor.data_ptr())
             out_shape = tuple(self.context.get_tensor_shape(self.info.output_name))
-            out = torch.empty(out_shape, dtype=torch.float32, device="cuda")
+            out = torch.empty(out_shape, dtype=self.output_dtype, device="cuda")
             self.context.set_tensor_address(self.info.output_name, out.data_ptr())
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise ModelError("TensorRT failed to run the engine")
             host = out.to("cpu", non_blocking=False)
-        return self.info.decode(host.numpy())
+        return self.info.decode(host.float().numpy())
