@@ -587,3 +587,25 @@ def test_8k_frames_go_through_one_per_batch(make_video, tiny_model, tmp_path, mo
     assert stats.frames == len(after) == 3 and (after[0].width, after[0].height) == (7680, 4320)
     assert sizes == [1, 1, 1]
     assert np.array_equal(np.asarray(before[2].planes[0]), np.asarray(after[2].planes[0]))  # luma kept
+
+
+@pytest.mark.parametrize("pix_fmt,expected", [("yuv420p", [8, 2]), ("yuv444p16le", [2, 2, 2, 2, 2])])
+def test_batches_are_sized_by_the_bytes_of_a_frame(make_video, tiny_model, tmp_path, monkeypatch, pix_fmt, expected):
+    """The frames in flight are bounded in bytes: a 16-bit 4:4:4 frame (a film scan's) takes four
+    times the bytes of an 8-bit 4:2:0 one of the same size, and goes fewer to a batch. Until
+    2026-11-30 the bound counted pixels: a 2K scan went five frames to a batch, 1.8 GB in flight."""
+    from vidcolor import run
+
+    sizes = []
+    real_model = run._Job.model
+
+    def counting(self, batches):
+        for batch in real_model(self, batches):
+            sizes.append(len(batch))
+            yield batch
+
+    monkeypatch.setattr(run._Job, "model", counting)
+    monkeypatch.setattr(run, "BYTES_PER_BATCH", 8 * 64 * 48 * 3 // 2)  # eight 8-bit 4:2:0 frames of 64x48
+    src = make_video(".mkv", codec="ffv1", pix_fmt=pix_fmt, width=64, height=48, frames=10)
+    stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", batch_size=8)
+    assert stats.frames == 10 and sizes == expected

@@ -37,6 +37,11 @@ class PlanarFormat:
         """(width, height) of a chroma plane for a frame of this size."""
         return -(-width >> self.log2_chroma_w), -(-height >> self.log2_chroma_h)
 
+    def frame_bytes(self, width: int, height: int) -> int:
+        """The bytes of a frame of this size's samples (line padding left out)."""
+        chroma = 0 if self.grey else 2 * int(np.prod(self.chroma_size(width, height)))
+        return (width * height + chroma) * np.dtype(self.dtype).itemsize
+
 
 def planar_format(name: str) -> PlanarFormat | None:
     """Parse an FFmpeg pixel format name; None if it is not little-endian planar Y'CbCr or grey."""

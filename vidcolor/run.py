@@ -78,7 +78,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 
 
-PIXELS_PER_BATCH = 8 * 1920 * 1080  # a batch holds at most this many pixels (but at least one frame)
+BYTES_PER_BATCH = 8 * 1920 * 1080 * 3 // 2  # a batch holds at most eight 8-bit 4:2:0 1080p frames' bytes (or one frame)
 WARMUP_FORGOTTEN = 0.01  # a part's smoother may lack this share of a whole run's memory at its start (see Part)
 
 
@@ -281,16 +281,19 @@ class _Job:
                 yield batch  # a segment starts a batch, so batches (and results) are the same when resumed
                 batch = []
             batch.append(item)
-            if len(batch) >= self._batch_limit(item.frame):
+            if len(batch) >= self._batch_limit(item):
                 yield batch
                 batch = []
         if batch:
             yield batch
 
-    def _batch_limit(self, frame: av.VideoFrame) -> int:
-        """Frames per batch: --batch-size, fewer for frames over 1080p, so that the frames in flight
-        (a few batches per stage) stay within a fixed memory budget: one 8K frame per batch."""
-        return max(1, min(self.options.batch_size, PIXELS_PER_BATCH // (frame.width * frame.height)))
+    def _batch_limit(self, item: FrameItem) -> int:
+        """Frames per batch: --batch-size, fewer for frames larger than 8-bit 4:2:0 1080p, so that the
+        frames in flight (a few batches per stage) stay within a fixed memory budget: one 8K frame
+        per batch, or one 2K film scan in 16-bit 4:4:4 (19 MB; until 2026-11-30 the budget counted
+        pixels, not bytes, and such scans went five to a batch: 1.8 GB in flight)."""
+        size = item.fmt.frame_bytes(item.frame.width, item.frame.height)
+        return max(1, min(self.options.batch_size, BYTES_PER_BATCH // size))
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         for packet in self._demux():
