@@ -675,16 +675,20 @@ def test_full_range_mjpeg_keeps_range_and_luma(make_video, tiny_model, tmp_path)
     assert np.array_equal(_luma(before[2]), _luma(after[2]))
 
 
-def _tinted_video(path, cb: int, cr: int, frames: int = 6):
-    """A film whose chroma is one tint throughout (cb, cr offsets from grey, 8-bit codes)."""
+def _tinted_video(path, cb: int, cr: int, frames: int = 6, coloured: range = range(0)):
+    """A film whose chroma is one tint throughout (cb, cr offsets from grey, 8-bit codes), but for
+    the frames in `coloured`, in colour of their own: blue on the left, orange on the right."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("ffv1", rate=24)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         for index in range(frames):
             y, x = np.mgrid[0:48, 0:64]
             luma = (40 + (x * 2 + y + index * 3) % 160).astype(np.uint8)
-            tint = [np.full(32 * 24, 128 + offset, np.uint8) for offset in (cb, cr)]
-            planes = np.concatenate([luma.ravel(), *tint])
+            tint = [np.full((24, 32), 128 + offset, np.uint8) for offset in (cb, cr)]
+            if index in coloured:
+                tint[0][:, :16], tint[0][:, 16:] = 168, 96
+                tint[1][:, :16], tint[1][:, 16:] = 112, 150
+            planes = np.concatenate([luma.ravel(), *(t.ravel() for t in tint)])
             frame = av.VideoFrame.from_ndarray(planes.reshape(72, 64), format="yuv420p")
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
@@ -700,10 +704,57 @@ def test_a_film_already_in_colour_is_said_to_be(tiny_model, tmp_path, cb, cr, wa
     stats = tmp_path / "s.json"
     result = run_cli(str(src), str(tmp_path / "out.mkv"), "--model", str(tiny_model), "--stats-json", str(stats))
     assert result.returncode == 0, result.stderr
-    assert result.stderr.count("already in colour") == int(warned)
+    assert result.stderr.count("already in colour: tinted or toned") == int(warned)  # one colour throughout
     import json
 
     assert json.loads(stats.read_text())["input_chroma"] == pytest.approx(max(abs(cb), abs(cr)), abs=0.05)
+
+
+def test_the_measure_of_colour_of_its_own_tells_tints_and_tones_from_colour():
+    from vidcolor.colour import COLOUR_FRAME_CODES, independent_chroma
+
+    rng = np.random.default_rng(3)
+    luma = rng.uniform(0, 1, (12, 16)).astype(np.float32)
+    grey = np.zeros_like(luma)
+    tint = np.full_like(luma, 0.05)
+    tone = 0.08 * luma  # sepia: the chroma follows the luma
+    two_colours = np.where(np.arange(16) < 8, 0.06, -0.06).astype(np.float32) * np.ones_like(luma)
+    assert independent_chroma(luma, grey, grey) == 0
+    assert independent_chroma(luma, tint, -tint) < 0.01
+    assert independent_chroma(luma, tone, -0.5 * tone) < 0.3 * COLOUR_FRAME_CODES  # within a luma level
+    assert independent_chroma(luma, two_colours, grey) > 3 * COLOUR_FRAME_CODES
+
+
+def test_a_passage_in_colour_anywhere_in_the_reel_is_said_and_listed(tiny_model, tmp_path, caplog):
+    """A documentary reel that cuts to colour film in its middle: the check of the first frames says
+    nothing, and the passage's own colour was replaced without a word. Frames in colour of their
+    own (not a tint: a tinted reel around it) are found wherever they are, listed in the stats with
+    their times, and named in one warning; the same from a resumed run and from parts joined."""
+    from vidcolor.config import ColorizeOptions
+    from vidcolor.distributed import split
+    from vidcolor.run import assemble_parts, colorize_part
+
+    src = _tinted_video(tmp_path / "reel.mkv", -10, 8, frames=96, coloured=range(30, 60))
+    options = ColorizeOptions(model=tiny_model, codec="ffv1", segment_seconds=0.5)
+    expected = [{"first_frame": 30, "last_frame": 59, "start": 1.25, "end": 2.458}]
+    with caplog.at_level("WARNING", logger="vidcolor"):
+        stats = colorize(src, tmp_path / "out.mkv", options)
+    assert stats.colour_passages == expected
+    assert "already in colour: tinted or toned" in caplog.text  # its first frames
+    assert caplog.text.count("30 frames at 0:01.2-0:02.5 are in colour of their own") == 1
+
+    def stop(done: int) -> None:
+        if done >= 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        colorize(src, tmp_path / "resumed.mkv", options, progress=stop)
+    resumed = colorize(src, tmp_path / "resumed.mkv", options, resume=True)
+    assert resumed.resumed_frames and resumed.colour_passages == expected
+    parts = split(src, options, 1.0)
+    for part in parts:
+        colorize_part(src, tmp_path / "parts.mkv", options, part)
+    assert len(parts) > 2 and assemble_parts(src, tmp_path / "parts.mkv", options, parts).colour_passages == expected
 
 
 def test_black_and_white_stay_neutral(tiny_model, tmp_path):

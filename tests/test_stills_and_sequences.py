@@ -423,4 +423,14 @@ def test_a_toned_print_is_said_to_be_in_colour(tmp_path, tiny_model, caplog, tin
     toned = np.clip(np.dstack([grey * k for k in tint]), 0, 255).astype(np.uint8)  # B, G, R
     cv2.imwrite(str(tmp_path / "print.png"), toned)
     stats = colorize_image(tmp_path / "print.png", tmp_path / "colour.png", model=tiny_model)
-    assert ("already in colour" in caplog.text) == warned and (stats.input_chroma >= 3) == warned
+    assert ("already in colour: tinted or toned" in caplog.text) == warned and (stats.input_chroma >= 3) == warned
+
+
+def test_a_colour_photo_is_said_to_have_colours_of_its_own(tmp_path, tiny_model, caplog):
+    """A colour photo given by mistake: different colours at one brightness, not a tint or a tone."""
+    grey = _gradient(0).astype(np.float32)
+    halves = np.where(np.arange(grey.shape[1]) < grey.shape[1] // 2, 1.3, 0.75)
+    photo = np.clip(np.dstack([grey * halves, grey, grey / halves]), 0, 255).astype(np.uint8)  # B, G, R
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    colorize_image(tmp_path / "photo.png", tmp_path / "colour.png", model=tiny_model)
+    assert "already in colour: its own colours, not a tint or a tone" in caplog.text

@@ -46,6 +46,7 @@ class ResumePoint:
     repaired_timestamps: int = 0
     smoothed: int = 0  # frames through the temporal stage before it
     cuts: list[dict] = field(default_factory=list)
+    colour_passages: list[dict] = field(default_factory=list)  # of the input in colour of its own, before it
     missing_frames: int = 0  # at the end of a run: frames the input announces but does not hold
     resized_frames: int = 0  # frames of another size than the reel's, scaled to it
     timestamp_jumps: int = 0  # times the video's clock started again before it

@@ -10,7 +10,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .colour import LUMA_COEFFICIENTS, chroma_fade, luma_to_lightness
+from .colour import COLOUR_BLOCK, LUMA_COEFFICIENTS, chroma_fade, independent_chroma, luma_to_lightness
 from .formats import PlanarFormat, code_range
 
 
@@ -33,6 +33,17 @@ def render_lightness(luma: np.ndarray, fmt: PlanarFormat, full_range: bool, shap
     h, w = shape
     small = cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA)
     return lightness_table(fmt.depth, full_range)[small]
+
+
+def own_colour(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray, fmt: PlanarFormat, full_range: bool) -> float:
+    """`colour.independent_chroma` of a frame's planes (integer codes of `fmt`): how far the input's
+    own colour is from a tint's or a tone's, in 8-bit codes."""
+    height, width = cb.shape
+    size = (max(1, width // COLOUR_BLOCK), max(1, height // COLOUR_BLOCK))
+    black, white, excursion = code_range(fmt.depth, full_range)
+    neutral = float(1 << (fmt.depth - 1))
+    y, u, v = (cv2.resize(plane, size, interpolation=cv2.INTER_AREA).astype(np.float32) for plane in (luma, cb, cr))
+    return independent_chroma((y - black) / (white - black), (u - neutral) / excursion, (v - neutral) / excursion)
 
 
 GUIDE_RADIUS = 2  # px at model resolution: the window of the local linear model ab = a * L + b

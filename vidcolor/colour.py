@@ -99,18 +99,48 @@ def rgb_to_chroma(rgb: np.ndarray, matrix: str = "bt709") -> tuple[np.ndarray, n
 COLOUR_INPUT_CODES = 3.0
 
 
+# A frame has colour of its own, not a tint or a tone, where its chroma varies independently of its
+# luma: a tinted film's chroma is the same everywhere, a toned one's (sepia) a function of the
+# luma, but a colour film has different colours at one brightness. Measured on means of 8x8 chroma
+# samples, so that chroma noise (a worn tape's) and cross-colour average out, as the RMS (8-bit
+# codes) of the chroma left once its mean at each of 16 luma levels is taken away. On every frame
+# (chroma.own_colour): chaplin_street.mp4 0.00, a sepia and a blue tint of it 0.75-1.17, the same
+# with heavy chroma noise 1.63-1.81 and with a cross-colour pattern (a 6-code rainbow) 2.06-2.13;
+# bedroom 3.60-4.30, dog_path 4.84-5.22, juggle_grass 6.98-7.89, tears_of_steel_canal 3.30-18.88.
+# A frame of one colour all over (a green field) is a tint to this measure: field_play_audio's
+# frames 0.02-3.24.
+COLOUR_FRAME_CODES = 2.5
+COLOUR_BLOCK = 8  # chroma samples per block side
+COLOUR_LUMA_LEVELS = 16
+
+
+def independent_chroma(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> float:
+    """RMS of a frame's chroma not explained by its luma, in 8-bit codes (see COLOUR_FRAME_CODES),
+    from the frame's planes averaged over blocks of COLOUR_BLOCK chroma samples (all three at one
+    size; luma: Y' in [0, 1], cb and cr in [-0.5, 0.5])."""
+    levels = np.clip((luma.ravel() * COLOUR_LUMA_LEVELS).astype(np.intp), 0, COLOUR_LUMA_LEVELS - 1)
+    count = np.maximum(np.bincount(levels, minlength=COLOUR_LUMA_LEVELS), 1)
+    energy = 0.0
+    for chroma in (cb.ravel(), cr.ravel()):
+        mean = np.bincount(levels, chroma, COLOUR_LUMA_LEVELS) / count
+        energy += float(np.mean((chroma - mean[levels]) ** 2))
+    return float(np.sqrt(energy / 2)) * 224
+
+
 def chroma_codes(cb: np.ndarray, cr: np.ndarray) -> float:
     """Mean over pixels of the larger of |Cb| and |Cr| (each in [-0.5, 0.5]), in 8-bit code values."""
     return float(np.maximum(np.abs(cb), np.abs(cr)).mean() * 224)
 
 
-def colour_input_warning(src: object, codes: float) -> str | None:
-    """The warning for an input already in colour (`codes` from `chroma_codes`), or None."""
+def colour_input_warning(src: object, codes: float, own: float = 0.0) -> str | None:
+    """The warning for an input already in colour (`codes` from `chroma_codes`; `own` from
+    `independent_chroma`: whether it is a tint or a tone, or colour of its own), or None."""
     if codes < COLOUR_INPUT_CODES:
         return None
+    kind = "its own colours, not a tint or a tone" if own >= COLOUR_FRAME_CODES else "tinted or toned"
     return (
-        f"{src}: already in colour (its chroma {codes:.0f} codes from grey on average: tinted, toned or in "
-        "colour); that colour is replaced by the model's, the luma kept"
+        f"{src}: already in colour: {kind} (its chroma {codes:.0f} codes from grey on average); that colour "
+        "is replaced by the model's, the luma kept"
     )
 
 

@@ -27,6 +27,7 @@ from .colour import (
     chroma_codes,
     chroma_from_lab,
     colour_input_warning,
+    independent_chroma,
     luma_to_lightness,
     rgb_to_chroma,
     rgb_to_luma,
@@ -402,8 +403,16 @@ def colorize_image(
     first = pictures.frames[0]
     codes = 0.0
     if first.ndim == 3:  # R'G'B': maybe a tinted print, or a colour photo
-        codes = chroma_codes(*rgb_to_chroma(first[::4, ::4, 2::-1].astype(np.float32) / np.iinfo(first.dtype).max))
-        if warning := colour_input_warning(src, codes):
+        import cv2
+
+        rgb = first[::4, ::4, 2::-1].astype(np.float32) / np.iinfo(first.dtype).max
+        cb, cr = rgb_to_chroma(rgb)
+        codes = chroma_codes(cb, cr)
+        blocks = (max(1, rgb.shape[1] // 2), max(1, rgb.shape[0] // 2))  # 8x8 pixels of the picture
+        own = independent_chroma(
+            *(cv2.resize(p, blocks, interpolation=cv2.INTER_AREA) for p in (rgb_to_luma(rgb), cb, cr))
+        )
+        if warning := colour_input_warning(src, codes, own):
             log.warning("%s", warning)
     colorizer = load_colorizer(options.runtime_request())
     stats = RunStats(input=str(src), output=str(dst), frames=len(pictures.frames), model=str(options.model))

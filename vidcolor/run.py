@@ -30,8 +30,8 @@ from av.video.frame import PictureType
 from .backends import RuntimeRequest, cuda_device_count, load_colorizer
 from .bars import Box, predict_picture
 from .checkpoint import Checkpoint, ResumePoint, work_dir
-from .chroma import chroma_planes, render_lightness
-from .colour import chroma_codes, colour_input_warning
+from .chroma import chroma_planes, own_colour, render_lightness
+from .colour import COLOUR_FRAME_CODES, chroma_codes, colour_input_warning
 from .config import ColorizeOptions
 from .containers import (
     ANNEXB_CONTAINERS,
@@ -78,6 +78,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 
 
+# Frames in colour of their own less than this far apart make one passage; passages of fewer frames
+# than PASSAGE_MIN_FRAMES are not reported (a flash, a frame of noise).
+PASSAGE_GAP_SECONDS = 1.0
+PASSAGE_MIN_FRAMES = 12
 BYTES_PER_BATCH = 8 * 1920 * 1080 * 3 // 2  # a batch holds at most eight 8-bit 4:2:0 1080p frames' bytes (or one frame)
 WARMUP_FORGOTTEN = 0.01  # a part's smoother may lack this share of a whole run's memory at its start (see Part)
 
@@ -117,6 +121,7 @@ class FrameItem:
     out: av.VideoFrame | None = None  # the colorized frame
     segment: ResumePoint | None = None  # set when a new segment starts at this frame
     warmup: bool = False  # only run through the model and the smoother, not written (see Part)
+    own_colour: float = 0.0  # how far the input frame's own colour is from a tint's (chroma.own_colour)
 
 
 def _planar(frame: av.VideoFrame) -> tuple[av.VideoFrame, PlanarFormat]:
@@ -194,6 +199,7 @@ class _Job:
         self.rotation: int | None = None  # display rotation of the input, degrees
         self.box: Box | None = None  # the picture inside black bars the model last saw (logged when it changes)
         self.colour_checked = False  # whether the input's own colour was looked at (_say_if_in_colour)
+        self.coloured = 0  # frames through the colour stage (its index of the next one)
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
         self.smoothed = 0  # frames through the temporal stage so far
@@ -228,6 +234,8 @@ class _Job:
         self.stats.damaged_packets = point.damaged_packets
         self.stats.repaired_timestamps = point.repaired_timestamps
         self.stats.cuts = list(point.cuts)
+        self.stats.colour_passages = [dict(p) for p in point.colour_passages]
+        self.coloured = point.frames
         self.stats.missing_frames = point.missing_frames
         self.stats.resized_frames = point.resized_frames
         self.stats.timestamp_jumps = point.timestamp_jumps
@@ -495,7 +503,7 @@ class _Job:
             ]
         )
         self.stats.input_chroma = round(float(codes), 2)
-        warning = colour_input_warning(self.src, codes)
+        warning = colour_input_warning(self.src, codes, float(np.median([item.own_colour for item in group])))
         if warning and (self.part is None or self.part.index == 0):
             log.warning("%s", warning)
 
@@ -506,6 +514,10 @@ class _Job:
             for item in batch:
                 groups.setdefault((item.frame.height, item.frame.width), []).append(item)
             for (height, width), group in groups.items():
+                if not group[0].fmt.grey:
+                    for item in group:
+                        planes = (plane_array(item.frame, i, item.fmt.dtype) for i in range(3))
+                        item.own_colour = own_colour(*planes, item.fmt, self._full_range(item))
                 if not self.colour_checked:
                     self._say_if_in_colour(group)
                 lightness, predicted, box = predict_picture(
@@ -553,9 +565,26 @@ class _Job:
         for batch in batches:
             for item in batch:
                 if not item.warmup:
+                    self._note_own_colour(item)
                     item.out = self._colour_frame(item)
                 item.frame = None  # release the decoded frame early
             yield batch
+
+    def _note_own_colour(self, item: FrameItem) -> None:
+        """Adds a frame in colour of its own to the passage it belongs to (frames within
+        PASSAGE_GAP_SECONDS of each other make one), in the order frames are written."""
+        passages = self.stats.colour_passages
+        if item.segment is not None:
+            item.segment.colour_passages = [dict(p) for p in passages]
+        if item.own_colour >= COLOUR_FRAME_CODES:
+            seconds = round(self._seconds(item.frame, item.frame.pts), 3)
+            if passages and seconds - passages[-1]["end"] <= PASSAGE_GAP_SECONDS:
+                passages[-1].update(last_frame=self.coloured, end=seconds)
+            else:
+                passages.append(
+                    {"first_frame": self.coloured, "last_frame": self.coloured, "start": seconds, "end": seconds}
+                )
+        self.coloured += 1
 
     # -- per frame ------------------------------------------------------------------------------
 
@@ -639,8 +668,8 @@ class _Job:
         self.stats.missing_frames = self.missing_frames()
         end = ResumePoint(
             self.decoded, None, self.last_pts, self.stats.damaged_packets, self.stats.repaired_timestamps,
-            self.smoothed, list(self.stats.cuts), self.stats.missing_frames, self.stats.resized_frames,
-            timestamp_jumps=self.stats.timestamp_jumps, last_source_pts=self.last_source_pts,
+            self.smoothed, list(self.stats.cuts), list(self.stats.colour_passages), self.stats.missing_frames,
+            self.stats.resized_frames, timestamp_jumps=self.stats.timestamp_jumps, last_source_pts=self.last_source_pts,
         )  # fmt: skip
         self._close_segment(end, complete=True)
         yield self.stats.frames
@@ -993,6 +1022,7 @@ def colorize(
         os.replace(temp, dst)
         job.checkpoint.remove()
         _warn_damage(job.stats)
+        _report_colour_passages(job.stats)
     except av.FFmpegError as e:
         raise EncodeError(f"{dst}: writing failed ({e})") from e
     finally:
@@ -1039,6 +1069,10 @@ def assemble_parts(
             checkpoint = Checkpoint.finished(work_dir(dst) / part.folder_name, job.checkpoint_key())
             end = checkpoint.resume
             stats.cuts += [{**cut, "frame": cut["frame"] + stats.frames} for cut in end.cuts]
+            stats.colour_passages += [
+                {**p, "first_frame": p["first_frame"] + stats.frames, "last_frame": p["last_frame"] + stats.frames}
+                for p in end.colour_passages
+            ]
             stats.frames += end.frames
             stats.damaged_packets += end.damaged_packets
             stats.repaired_timestamps += end.repaired_timestamps
@@ -1046,17 +1080,52 @@ def assemble_parts(
             stats.timestamp_jumps += end.timestamp_jumps
             paths += checkpoint.paths()
         job.part, job.decoded, job.last_pts = None, stats.frames, end.last_pts
+        stats.colour_passages = _merged_passages(stats.colour_passages)
         stats.missing_frames = job.missing_frames()
         job.assemble(paths, temp)
         os.replace(temp, dst)
         shutil.rmtree(work_dir(dst), ignore_errors=True)
         _warn_damage(stats)
+        _report_colour_passages(stats)
     except av.FFmpegError as e:
         raise EncodeError(f"{dst}: joining the parts failed ({e})") from e
     finally:
         job.inp.close()
         temp.unlink(missing_ok=True)
     return _finish(job, started, StageClock())
+
+
+def _report_colour_passages(stats: RunStats) -> None:
+    """Keeps the passages of PASSAGE_MIN_FRAMES or more in the stats, and names them in one warning
+    unless one passage is nearly the whole reel (a colour film: said as it began, from its first frames)."""
+    passages = [p for p in stats.colour_passages if p["last_frame"] - p["first_frame"] + 1 >= PASSAGE_MIN_FRAMES]
+    stats.colour_passages = passages
+    if not passages or max(p["last_frame"] - p["first_frame"] + 1 for p in passages) >= 0.9 * stats.frames:
+        return
+    shown = ", ".join(f"{_clock(p['start'])}-{_clock(p['end'])}" for p in passages[:5])
+    more = f" and {len(passages) - 5} more" if len(passages) > 5 else ""
+    frames = sum(p["last_frame"] - p["first_frame"] + 1 for p in passages)
+    log.warning(
+        "%s: %d frames at %s%s are in colour of their own (different colours at one brightness: not a tint "
+        "or a tone); their colour is replaced by the model's too, the luma kept",
+        stats.input, frames, shown, more,
+    )  # fmt: skip
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(seconds, 60)
+    return f"{int(minutes)}:{seconds:04.1f}"
+
+
+def _merged_passages(passages: list[dict]) -> list[dict]:
+    """Passages in order, those less than PASSAGE_GAP_SECONDS apart made one (across parts' joins)."""
+    merged: list[dict] = []
+    for passage in passages:
+        if merged and passage["start"] - merged[-1]["end"] <= PASSAGE_GAP_SECONDS:
+            merged[-1].update(last_frame=passage["last_frame"], end=passage["end"])
+        else:
+            merged.append(dict(passage))
+    return merged
 
 
 def _warn_damage(stats: RunStats) -> None:

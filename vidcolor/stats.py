@@ -32,6 +32,9 @@ class RunStats:
     timestamp_jumps: int = 0  # times the video's clock started again (MPEG-TS/PS recordings joined into one file)
     resized_frames: int = 0  # frames of another size than the reel's (a size change mid-reel), scaled to it
     input_chroma: float = 0.0  # the input's own colour: 8-bit codes from grey, its first frames (chroma_codes)
+    # passages of the input in colour of its own (not tinted or toned): first and last frame, their
+    # times in s (colour.COLOUR_FRAME_CODES); their colour is replaced like any other
+    colour_passages: list[dict] = field(default_factory=list)
     peak_rss_mb: float = 0.0  # the process's peak resident memory at the end of the run
 
     @property
