@@ -110,6 +110,28 @@ def test_luma_bit_exact_with_ffv1(make_video, tiny_model, tmp_path, pix_fmt, wid
         assert np.array_equal(_luma(a), _luma(b))
 
 
+def test_a_pixel_format_asked_for_is_written(make_video, tiny_model, tmp_path):
+    """--pix-fmt yuv420p from 10-bit 4:2:2 (a ProRes or DNxHR master): a copy browsers and phones
+    play, which High 4:2:2 10-bit H.264 is not. The luma is the input's rounded to 8 bits (shifted,
+    it was half a code dark on average), and the stats say it is not exact."""
+    src = make_video(suffix=".mkv", codec="ffv1", pix_fmt="yuv422p10le", frames=4)
+    dst = tmp_path / "out.mkv"
+    stats = colorize(src, dst, model=tiny_model, codec="ffv1", pixel_format="yuv420p")
+    before, _ = read_video(src)
+    after, _ = read_video(dst)
+    assert stats.pixel_format == "yuv420p" and after[0].format.name == "yuv420p" and not stats.luma_exact
+    for a, b in zip(before, after, strict=True):
+        expected = np.minimum((_luma(a).astype(np.int64) + 2) >> 2, 255)
+        assert np.array_equal(_luma(b), expected)
+    assert _chroma_spread(after[0]) > 5
+    # What the encoder does not write is one line before any frame is written; so is a name that is not Y'CbCr.
+    result = run_cli(str(src), str(tmp_path / "no.mp4"), "--codec", "mpeg4", "--pix-fmt", "yuv422p", "-q")
+    assert result.returncode == 1 and "--pix-fmt: mpeg4 does not write yuv422p; it writes yuv420p" in result.stderr
+    assert not (tmp_path / "no.mp4").exists() and "Traceback" not in result.stderr
+    result = run_cli(str(src), str(tmp_path / "no.mkv"), "--pix-fmt", "rgb24", "-q")
+    assert result.returncode != 0 and "planar Y'CbCr" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_grey_in_colour_out(make_video, tiny_model, tmp_path):
     src = make_video(frames=4)
     dst = tmp_path / "out.mp4"

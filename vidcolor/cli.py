@@ -84,6 +84,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="quality for x264, x265, SVT-AV1, VP9, VP8; lower is better (default 18)",
     )
     p.add_argument("--preset", default=defaults.preset, help="encoder preset for x264/x265 (default medium)")
+    p.add_argument(
+        "--pix-fmt",
+        dest="pixel_format",
+        help="output pixel format, e.g. yuv420p for a copy every player plays (default: the input's, as far as "
+        "the encoder holds it; fewer bits than the input's round the luma)",
+    )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames per model call (default 8)")
     p.add_argument("--render-size", type=int, help="short side in px the model sees (default: the model's)")
     p.add_argument("--threads", type=int, help="model threads on CPU (default: every core)")
@@ -180,6 +186,7 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         codec=args.codec,
         crf=args.crf,
         preset=args.preset,
+        pixel_format=args.pixel_format,
         batch_size=args.batch_size,
         temporal=not args.no_temporal,
         temporal_strength=args.temporal_strength,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .backends import BACKENDS, DEVICES, RuntimeRequest
 from .errors import VidcolorError
+from .formats import planar_format
 from .media import DECODERS
 from .model import DEFAULT_MODEL
 from .temporal import DEFAULT_STRENGTH
@@ -27,6 +28,7 @@ class ColorizeOptions:
     codec: str | None = None  # video encoder; None: libx264, or the container's own if it cannot hold H.264
     crf: int = 18  # constant rate factor for CRF_CODECS; lower is better quality
     preset: str = "medium"  # encoder speed preset (libx264/libx265)
+    pixel_format: str | None = None  # output's planar Y'CbCr format (yuv420p: plays anywhere); None: as the input's
     batch_size: int = 8  # frames per model call
     temporal: bool = True  # temporal smoothing of colour (per-frame colour when False)
     temporal_strength: float = DEFAULT_STRENGTH  # weight of the colour carried along motion, [0, 1)
@@ -65,6 +67,10 @@ class ColorizeOptions:
             raise VidcolorError(f"segment length must be positive, not {self.segment_seconds} s")
         if not 0.0 <= self.saturation <= MAX_SATURATION:
             raise VidcolorError(f"saturation must be between 0 and {MAX_SATURATION:g}, not {self.saturation}")
+        if self.pixel_format is not None and not _is_colour_planar(self.pixel_format):
+            raise VidcolorError(
+                f"pixel format must be a planar Y'CbCr one such as yuv420p or yuv422p10le, not {self.pixel_format!r}"
+            )
         if self.render_size is not None and self.render_size < 16:
             raise VidcolorError(f"render size must be at least 16 px, not {self.render_size}")
 
@@ -99,3 +105,8 @@ class ColorizeOptions:
         if self.codec == "prores_ks":
             return {"profile": "3"}  # ProRes 422 HQ (4444 is chosen by the 4:4:4 pixel format)
         return {}
+
+
+def _is_colour_planar(name: str) -> bool:
+    fmt = planar_format(name)
+    return fmt is not None and not fmt.grey and not fmt.full_range

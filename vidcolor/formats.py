@@ -59,11 +59,14 @@ def _with_depth(base: str, depth: int) -> str:
     return base if depth == 8 else f"{base}{depth}le"
 
 
-def output_format(codec: str, source: PlanarFormat, size: tuple[int, int] | None = None) -> tuple[PlanarFormat, bool]:
-    """The planar format to encode a colorized `source` frame of `size` (width, height) with `codec`.
+def output_format(
+    codec: str, source: PlanarFormat, size: tuple[int, int] | None = None, wanted: str | None = None
+) -> tuple[PlanarFormat, bool]:
+    """The planar format to encode a colorized `source` frame of `size` (width, height) with `codec`:
+    `wanted` (ValueError where the encoder does not take it, at that size), or the best for the source.
 
-    Returns (format, luma_exact): luma_exact is False when the codec cannot hold the source's
-    bit depth and luma has to be rounded down. With a size, a format the encoder refuses at that
+    Returns (format, luma_exact): luma_exact is False when the format cannot hold the source's
+    bit depth and luma has to be rounded. With a size, a format the encoder refuses at that
     size (x264 takes 4:2:0 only at even sizes) gives way to the next best: an odd-sized 4:2:0
     frame goes out as 4:4:4, geometry and luma kept.
     """
@@ -71,6 +74,14 @@ def output_format(codec: str, source: PlanarFormat, size: tuple[int, int] | None
     candidates = [p for p in (planar_format(n) for n in supported) if p and not p.grey and not p.full_range]
     if not candidates:
         raise ValueError(f"encoder {codec} takes no planar Y'CbCr format")
+    if wanted is not None:
+        fmt = next((p for p in candidates if p.name == wanted), None)
+        if fmt is None:
+            names = ", ".join(sorted(p.name for p in candidates))
+            raise ValueError(f"{codec} does not write {wanted}; it writes {names}")
+        if size is not None and not _opens(codec, wanted, *size):
+            raise ValueError(f"{codec} does not write {wanted} at {size[0]}x{size[1]}")
+        return fmt, fmt.depth >= source.depth
     if source.grey:
         # A grey source gains chroma planes: 4:2:0, the usual delivery layout, unless the codec lacks it.
         want_w, want_h = 1, 1

@@ -390,6 +390,8 @@ def colorize_image(
     from .media import check_paths
 
     options = replace(options or ColorizeOptions(), **overrides)
+    if options.pixel_format:
+        raise OutputError(f"{dst}: --pix-fmt is for video; an image is written in its format's own 8 or 16 bits")
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, options.overwrite)
     started = time.perf_counter()

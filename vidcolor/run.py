@@ -218,6 +218,7 @@ class _Job:
             "model_sha256": file_sha256(options.model),
             "codec": options.codec,
             "encoder_options": options.encoder_options(),
+            "pixel_format": options.pixel_format,
             "temporal_strength": options.temporal_strength if options.temporal else None,
             "render_size": options.render_size,
             "saturation": options.saturation,
@@ -596,10 +597,16 @@ class _Job:
         if self.out_fmt is None:
             size = (frame.width, frame.height)
             try:
-                self.out_fmt, self.stats.luma_exact = output_format(self.options.codec, fmt, size)
+                self.out_fmt, self.stats.luma_exact = output_format(
+                    self.options.codec, fmt, size, self.options.pixel_format
+                )
             except ValueError as e:
+                if self.options.pixel_format:
+                    raise EncodeError(f"--pix-fmt: {e}") from e
                 raise EncodeError(f"{e}: vidcolor writes Y'CbCr, so that luma stays the input's") from e
-            if not self.stats.luma_exact:
+            if not self.stats.luma_exact and self.options.pixel_format:
+                log.info("%s: %d-bit luma rounded to %d bits", self.out_fmt.name, fmt.depth, self.out_fmt.depth)
+            elif not self.stats.luma_exact:
                 log.warning(
                     "%s cannot hold %d-bit luma; writing %s (luma rounded)",
                     self.options.codec,
@@ -623,8 +630,9 @@ class _Job:
             shift = out_fmt.depth - fmt.depth
             if shift >= 0:
                 np.left_shift(luma_in, shift, out=luma_out, dtype=out_fmt.dtype, casting="unsafe")
-            else:
-                luma_out[:] = (luma_in >> -shift).astype(out_fmt.dtype)
+            else:  # rounded to the nearest code, as FFmpeg's scaler does (shifting alone made it 0.5 code dark)
+                rounded = (luma_in.astype(np.uint32) + (1 << (-shift - 1))) >> -shift
+                luma_out[:] = np.minimum(rounded, (1 << out_fmt.depth) - 1)
         full_range = self._full_range(item)
         matrix = matrix_name(frame.colorspace, frame.height)
         interlaced = bool(frame.interlaced_frame)  # its two fields get their own chroma rows (4:2:0)
