@@ -74,7 +74,8 @@ def transcode(src: Path, dst: Path, options: ColorizeOptions) -> tuple[int, tupl
         for frame in inp.decode(source):
             if not frames:
                 stream.width, stream.height = frame.width, frame.height
-                stream.pix_fmt = frame.format.name if frame.format.name.startswith("yuv") else "yuv420p"
+                native = frame.format.name if frame.format.name.startswith("yuv") else "yuv420p"
+                stream.pix_fmt = options.pixel_format or native  # as vidcolor writes it with --pix-fmt
             out.mux(stream.encode(frame))
             frames += 1
         out.mux(stream.encode(None))
