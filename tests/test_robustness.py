@@ -566,20 +566,17 @@ def test_fuzzing_the_probe_and_demux_layer(tmp_path, tiny_model):
     assert 60 < int(colorized) < 300  # most mutations still decode; many do not: both paths are exercised
 
 
+def _batch_sizes(monkeypatch) -> list[int]:
+    """The number of frames of each batch the model stage passes on, in the list returned."""
+    sizes = _batch_sizes(monkeypatch)
+    return sizes
+
+
 def test_8k_frames_go_through_one_per_batch(make_video, tiny_model, tmp_path, monkeypatch):
     """An 8K frame is 50 MB decoded: batches shrink to one such frame, so the frames in flight stay
     within what eight 1080p frames take (peak memory is measured in the README, not asserted)."""
-    from vidcolor import run
 
-    sizes = []
-    real_model = run._Job.model
-
-    def counting(self, batches):
-        for batch in real_model(self, batches):
-            sizes.append(len(batch))
-            yield batch
-
-    monkeypatch.setattr(run._Job, "model", counting)
+    sizes = _batch_sizes(monkeypatch)
     src = make_video(".mkv", codec="ffv1", width=7680, height=4320, frames=3)
     stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", batch_size=8)
     before, _ = read_video(src)
