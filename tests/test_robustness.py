@@ -568,14 +568,23 @@ def test_fuzzing_the_probe_and_demux_layer(tmp_path, tiny_model):
 
 def _batch_sizes(monkeypatch) -> list[int]:
     """The number of frames of each batch the model stage passes on, in the list returned."""
-    sizes = _batch_sizes(monkeypatch)
+    from vidcolor import run
+
+    sizes = []
+    real_model = run._Job.model
+
+    def counting(self, batches):
+        for batch in real_model(self, batches):
+            sizes.append(len(batch))
+            yield batch
+
+    monkeypatch.setattr(run._Job, "model", counting)
     return sizes
 
 
 def test_8k_frames_go_through_one_per_batch(make_video, tiny_model, tmp_path, monkeypatch):
     """An 8K frame is 50 MB decoded: batches shrink to one such frame, so the frames in flight stay
     within what eight 1080p frames take (peak memory is measured in the README, not asserted)."""
-
     sizes = _batch_sizes(monkeypatch)
     src = make_video(".mkv", codec="ffv1", width=7680, height=4320, frames=3)
     stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", batch_size=8)
@@ -593,15 +602,7 @@ def test_batches_are_sized_by_the_bytes_of_a_frame(make_video, tiny_model, tmp_p
     2026-11-30 the bound counted pixels: a 2K scan went five frames to a batch, 1.8 GB in flight."""
     from vidcolor import run
 
-    sizes = []
-    real_model = run._Job.model
-
-    def counting(self, batches):
-        for batch in real_model(self, batches):
-            sizes.append(len(batch))
-            yield batch
-
-    monkeypatch.setattr(run._Job, "model", counting)
+    sizes = _batch_sizes(monkeypatch)
     monkeypatch.setattr(run, "BYTES_PER_BATCH", 8 * 64 * 48 * 3 // 2)  # eight 8-bit 4:2:0 frames of 64x48
     src = make_video(".mkv", codec="ffv1", pix_fmt=pix_fmt, width=64, height=48, frames=10)
     stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", batch_size=8)
