@@ -266,6 +266,27 @@ def test_film_augmentation_changes_only_the_input():
     assert film_l.min() >= 0 and film_l.max() <= 100
 
 
+def test_spectral_augmentation_renders_colours_as_old_film_did():
+    """Orthochromatic and blue-sensitive film recorded red dark and blue light; a grey stays grey,
+    and only the input changes."""
+    from vidcolor.training.data import lab_pair, spectral_luma
+
+    from vidcolor.colour import rgb_to_luma
+
+    rng = np.random.default_rng(4)
+    red, blue = np.zeros((64, 4, 4, 3), np.float32), np.zeros((64, 4, 4, 3), np.float32)
+    red[..., 0], blue[..., 2] = 0.9, 0.9
+    grey = np.full((64, 4, 4, 3), 0.4, np.float32)
+    assert (spectral_luma(red, rng) <= rgb_to_luma(red) + 1e-6).all()
+    assert spectral_luma(red, rng).mean() < 0.6 * rgb_to_luma(red).mean()
+    assert spectral_luma(blue, rng).mean() > 3 * rgb_to_luma(blue).mean()
+    assert np.allclose(spectral_luma(grey, rng), 0.4)
+    rgb = rng.random((4, 16, 16, 3)).astype(np.float32)
+    clean_l, clean_ab = lab_pair(rgb)
+    film_l, film_ab = lab_pair(rgb, luma=spectral_luma(rgb, rng))
+    assert np.array_equal(clean_ab, film_ab) and np.abs(film_l - clean_l).mean() > 0.5
+
+
 def test_evaluation_splits_and_chroma_gain_override(tmp_path):
     from vidcolor.training.data import find_photos
     from vidcolor.training.evaluate import evaluate, select

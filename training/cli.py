@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", choices=["classification", "regression"], default=TrainOptions.head)
     parser.add_argument("--film-augment", action="store_true", help="degrade input luma like archival film")
     parser.add_argument(
+        "--spectral-augment",
+        action="store_true",
+        help="input luma as orthochromatic or blue-sensitive film would record it, at random",
+    )
+    parser.add_argument(
         "--rebalance", type=float, default=TrainOptions.rebalance, help="class rebalancing lambda (1: none)"
     )
     parser.add_argument("--l1-weight", type=float, default=0.0, help="L1 on decoded ab beside the classification loss")
@@ -81,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
         head=args.head,
         film_augment=args.film_augment,
+        spectral_augment=args.spectral_augment,
         rebalance=args.rebalance,
         l1_weight=args.l1_weight,
         gan_steps=args.gan_steps,

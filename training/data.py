@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidcolor.colour import luma_to_lightness, rgb_to_lab, rgb_to_luma
+from vidcolor.colour import LUMA_COEFFICIENTS, luma_to_lightness, rgb_to_lab, rgb_to_luma
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,12 @@ class PhotoSet:
         return cls(images, kept)
 
     def sample(
-        self, rng: np.random.Generator, batch: int, crop: int, film: bool = False
+        self, rng: np.random.Generator, batch: int, crop: int, film: bool = False, spectral: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """A random batch: L input (N, 1, crop, crop) and true ab (N, 2, crop, crop), float32.
 
         `film` degrades the input luma like archival film (exposure, contrast, gamma, grain);
+        `spectral` renders it as film of another colour sensitivity would (see spectral_luma);
         the target colour stays the photo's own.
         """
         rgbs = []
@@ -83,7 +84,8 @@ class PhotoSet:
             if rng.random() < 0.5:
                 patch = patch[:, ::-1]
             rgbs.append(patch)
-        return lab_pair(np.stack(rgbs).astype(np.float32) / 255.0, rng if film else None)
+        rgb = np.stack(rgbs).astype(np.float32) / 255.0
+        return lab_pair(rgb, rng if film else None, spectral_luma(rgb, rng) if spectral else None)
 
     def fixed(self, crop: int) -> tuple[np.ndarray, np.ndarray]:
         """Centre crops of every image, for a validation loss that is the same at every step."""
@@ -117,14 +119,34 @@ def film_luma(luma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out + grain, 0.0, 1.0)
 
 
-def lab_pair(rgb: np.ndarray, film: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+# Colour sensitivities of black-and-white film, as weights of R', G', B' (each sums to 1): film
+# before the mid-1920s was orthochromatic (blind to red: lips and red coats dark, skies pale) or,
+# earlier still, blue-sensitive; panchromatic film is close to the luma of a colour video.
+ORTHOCHROMATIC = (0.05, 0.45, 0.50)
+BLUE_SENSITIVE = (0.0, 0.15, 0.85)
+
+
+def spectral_luma(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, H, W, 3) R'G'B' -> (N, H, W) grey pictures as film of a random colour sensitivity between
+    panchromatic (the luma) and orthochromatic or blue-sensitive would record them."""
+    n = len(rgb)
+    other = np.where(rng.random((n, 1)) < 0.5, ORTHOCHROMATIC, BLUE_SENSITIVE)
+    share = rng.uniform(0.0, 1.0, (n, 1))
+    kr, kb = LUMA_COEFFICIENTS["bt709"]
+    weights = (1 - share) * np.array([kr, 1 - kr - kb, kb]) + share * other
+    return np.einsum("nhwc,nc->nhw", rgb, weights.astype(np.float32))
+
+
+def lab_pair(
+    rgb: np.ndarray, film: np.random.Generator | None = None, luma: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(N, H, W, 3) RGB -> L of the grey video frame (N, 1, H, W) and true ab (N, 2, H, W).
 
     The input is the lightness of the photo's luma, exactly what the runtime reads from a
-    black-and-white frame's Y plane, so training and inference see the same L. With a
-    generator as `film`, the luma is degraded by film_luma first.
+    black-and-white frame's Y plane, so training and inference see the same L; or of `luma`,
+    where given (spectral_luma). With a generator as `film`, the luma is degraded by film_luma.
     """
-    luma = rgb_to_luma(rgb)
+    luma = rgb_to_luma(rgb) if luma is None else luma
     if film is not None:
         luma = film_luma(luma, film)
     lightness = luma_to_lightness(luma)

@@ -34,6 +34,7 @@ class TrainOptions:
     lr: float = 2e-3  # peak learning rate (one-cycle schedule)
     head: str = "classification"  # "classification" (Zhang et al.) or "regression" (L1)
     film_augment: bool = False  # degrade input luma like archival film (exposure, contrast, grain)
+    spectral_augment: bool = False  # input luma as film of random colour sensitivity (ortho, blue) records it
     rebalance: float = 0.5  # classification head: Zhang et al.'s lambda (1.0: no class rebalancing)
     l1_weight: float = 0.0  # classification head: weight of an L1 term on the annealed-mean ab (0: none)
     gan_steps: int = 0  # PatchGAN steps after the main run (0: none); their final weights are exported
@@ -134,7 +135,7 @@ def train(options: TrainOptions) -> dict:
     model.train()
     loop_start, running = time.perf_counter(), []
     while step < options.steps:
-        batch = train_set.sample(rng, options.batch_size, options.crop, options.film_augment)
+        batch = train_set.sample(rng, options.batch_size, options.crop, options.film_augment, options.spectral_augment)
         lightness, ab = (torch.from_numpy(a).to(device) for a in batch)
         target = torch.nn.functional.avg_pool2d(ab, OUTPUT_STRIDE)
         with torch.autocast(device.type, enabled=use_amp):
@@ -186,7 +187,9 @@ def train(options: TrainOptions) -> dict:
     if options.gan_steps:
         gan_history = adversarial_phase(
             model,
-            sample=lambda: train_set.sample(rng, options.batch_size, options.crop, options.film_augment),
+            sample=lambda: train_set.sample(
+                rng, options.batch_size, options.crop, options.film_augment, options.spectral_augment
+            ),
             objective=objective,
             to_ab=lambda raw: _to_ab(raw, options.head, bins, options.temperature),
             validate=validate,
@@ -205,6 +208,7 @@ def train(options: TrainOptions) -> dict:
         "val_fraction": options.val_fraction,
         "steps": options.steps,
         "film_augment": options.film_augment,
+        "spectral_augment": options.spectral_augment,
         "l1_weight": options.l1_weight,
         "gan_steps": options.gan_steps,
         "gan_weight": options.gan_weight,
