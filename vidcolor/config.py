@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .backends import BACKENDS, DEVICES, RuntimeRequest
 from .errors import VidcolorError
-from .formats import planar_format
+from .formats import colour_planar_format
 from .media import DECODERS
 from .model import DEFAULT_MODEL
 from .temporal import DEFAULT_STRENGTH
@@ -67,7 +67,7 @@ class ColorizeOptions:
             raise VidcolorError(f"segment length must be positive, not {self.segment_seconds} s")
         if not 0.0 <= self.saturation <= MAX_SATURATION:
             raise VidcolorError(f"saturation must be between 0 and {MAX_SATURATION:g}, not {self.saturation}")
-        if self.pixel_format is not None and not _is_colour_planar(self.pixel_format):
+        if self.pixel_format is not None and colour_planar_format(self.pixel_format) is None:
             raise VidcolorError(
                 f"pixel format must be a planar Y'CbCr one such as yuv420p or yuv422p10le, not {self.pixel_format!r}"
             )
@@ -105,8 +105,3 @@ class ColorizeOptions:
         if self.codec == "prores_ks":
             return {"profile": "3"}  # ProRes 422 HQ (4444 is chosen by the 4:4:4 pixel format)
         return {}
-
-
-def _is_colour_planar(name: str) -> bool:
-    fmt = planar_format(name)
-    return fmt is not None and not fmt.grey and not fmt.full_range

@@ -59,6 +59,12 @@ def _with_depth(base: str, depth: int) -> str:
     return base if depth == 8 else f"{base}{depth}le"
 
 
+def colour_planar_format(name: str) -> PlanarFormat | None:
+    """`planar_format`, for the formats vidcolor writes: with chroma planes, limited range by name."""
+    fmt = planar_format(name)
+    return fmt if fmt is not None and not fmt.grey and not fmt.full_range else None
+
+
 def output_format(
     codec: str, source: PlanarFormat, size: tuple[int, int] | None = None, wanted: str | None = None
 ) -> tuple[PlanarFormat, bool]:
@@ -71,7 +77,7 @@ def output_format(
     frame goes out as 4:4:4, geometry and luma kept.
     """
     supported = {f.name for f in av.Codec(codec, "w").video_formats or []}
-    candidates = [p for p in (planar_format(n) for n in supported) if p and not p.grey and not p.full_range]
+    candidates = [p for p in map(colour_planar_format, supported) if p]
     if not candidates:
         raise ValueError(f"encoder {codec} takes no planar Y'CbCr format")
     if wanted is not None:
