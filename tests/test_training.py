@@ -120,6 +120,34 @@ def test_chroma_gain_scales_ab_in_the_graph_and_replaces_an_earlier_gain(tmp_pat
         set_chroma_gain(plain, rewritten, 0.0)
 
 
+def test_export_rewrites_temperature_gain_and_render_size_together(tmp_path):
+    from vidcolor.training.export import main as export_main
+    from vidcolor.training.export import set_temperature
+
+    model = _model("classification")
+    path, rewritten = tmp_path / "m.onnx", tmp_path / "rewritten.onnx"
+    export_onnx(model, path, contract(model, ab_gamut_bins(), 0.5, 256, {}))
+    lightness = np.random.default_rng(3).uniform(0, 100, (1, 64, 96)).astype(np.float32)
+    warm = OnnxColorizer(path)
+    sharp = dataclasses.replace(warm.info, temperature=0.3)
+    flags = ["--temperature", "0.3", "--chroma-gain", "1.25", "--render-size", "192"]
+    assert export_main([str(path), "--out", str(rewritten), *flags]) == 0
+    info = OnnxColorizer(rewritten).info
+    assert (info.temperature, info.chroma_gain, info.render_size) == (0.3, 1.25, 192)
+    reference = OnnxColorizer(path)
+    reference.info = sharp
+    ab = OnnxColorizer(rewritten).predict_ab(lightness)
+    np.testing.assert_allclose(ab, 1.25 * reference.predict_ab(lightness), atol=1e-3)
+    assert np.abs(ab - 1.25 * warm.predict_ab(lightness)).max() > 0.5  # the temperature did change the colours
+    regression = tmp_path / "regression.onnx"
+    plain = _model("regression")
+    export_onnx(plain, regression, contract(plain, None, 0.5, 256, {}))
+    with pytest.raises(ModelError, match="no decoding temperature"):
+        set_temperature(regression, rewritten, 0.3)
+    with pytest.raises(ModelError, match="positive"):
+        set_temperature(path, rewritten, 0.0)
+
+
 def test_upgrading_a_model_with_a_logits_output_keeps_its_colours(tmp_path):
     # Models exported before the decoder moved into the graph end in logits; upgrade() rewrites them.
     model = _model("classification")

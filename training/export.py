@@ -238,37 +238,57 @@ def set_chroma_gain(src: Path, dst: Path, gain: float) -> None:
     onnx.save(proto, str(dst))
 
 
+def set_temperature(src: Path, dst: Path, temperature: float) -> None:
+    """Rewrites the annealed-mean temperature the runtime decodes with (metadata only: the graph
+    takes it as an input)."""
+    if not temperature > 0:
+        raise ModelError(f"temperature must be positive, not {temperature}")
+    proto, props, meta = _load(src)
+    if meta["head"] != "classification":
+        raise ModelError(f"{src} predicts ab directly (regression head): it has no decoding temperature")
+    meta["temperature"] = float(temperature)
+    onnx.helper.set_model_props(proto, {**props, METADATA_KEY: json.dumps(meta)})
+    onnx.save(proto, str(dst))
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(
         prog="python -m vidcolor.training.export",
         description="Rewrite an exported vidcolor model without retraining it: move its ab decoding into the "
-        "graph (models exported before that change), set its preferred render size, or set its chroma gain.",
+        "graph (models exported before that change), or set its preferred render size, chroma gain or "
+        "decoding temperature (any of the three at once).",
     )
     p.add_argument("model", type=Path)
     p.add_argument("--out", type=Path, help="where to write the rewritten model (default: in place)")
-    p.add_argument("--render-size", type=int, help="set the preferred render size (short side, px) instead")
+    p.add_argument("--render-size", type=int, help="set the preferred render size (short side, px)")
     p.add_argument(
         "--chroma-gain", type=float, help="set the factor the model's ab are multiplied by (replaces any earlier one)"
     )
+    p.add_argument("--temperature", type=float, help="set the annealed-mean decoding temperature")
     args = p.parse_args(argv)
-    if args.render_size is not None and args.chroma_gain is not None:
-        p.error("give --render-size or --chroma-gain, not both")
     out = args.out or args.model
     staged = out.with_name(out.name + ".rewriting")
+    rewrites = [
+        (set_render_size, args.render_size, "render size {:g}"),
+        (set_chroma_gain, args.chroma_gain, "chroma gain {:g}"),
+        (set_temperature, args.temperature, "temperature {:g}"),
+    ]
+    done = []
     try:
-        if args.render_size is not None:
-            set_render_size(args.model, staged, args.render_size)
-            message = f"render size {args.render_size}"
-        elif args.chroma_gain is not None:
-            set_chroma_gain(args.model, staged, args.chroma_gain)
-            message = f"chroma gain {args.chroma_gain:g}"
-        else:
-            message = f"ab within {upgrade(args.model, staged):.5f} of the old decoding"
+        source = args.model
+        for rewrite, value, label in rewrites:
+            if value is not None:
+                rewrite(source, staged, value)
+                source = staged
+                done.append(label.format(value))
+        if not done:
+            done.append(f"ab within {upgrade(args.model, staged):.5f} of the old decoding")
         staged.replace(out)
     finally:
         staged.unlink(missing_ok=True)
+    message = ", ".join(done)
     print(f"wrote {out}: {message}")
     return 0
 
