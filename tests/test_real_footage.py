@@ -86,3 +86,43 @@ def test_temporal_smoothing_steadies_real_footage(tmp_path):
     assert smooth.cdc < per_frame.cdc
     assert smooth.psnr > per_frame.psnr - 0.2
     assert smooth.colorfulness > 0.95 * per_frame.colorfulness
+
+
+def _flickering(src, dst, amplitude: float, seed: int = 0) -> None:
+    """`src`'s luma as old film flickers (each frame's exposure scaled at random: Y - 16 by 1 + amplitude
+    * N(0, 1)), neutral chroma, lossless."""
+    rng = np.random.default_rng(seed)
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        source = inp.streams.video[0]
+        stream = out.add_stream("ffv1", rate=source.average_rate)
+        stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
+        for frame in inp.decode(source):
+            planes = frame.reformat(format="yuv420p").to_ndarray().astype(np.float32)
+            luma = planes[: frame.height]
+            planes[: frame.height] = np.clip((luma - 16) * (1 + amplitude * rng.standard_normal()) + 16, 16, 235)
+            planes[frame.height :] = 128
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.rint(planes).astype(np.uint8), format="yuv420p")))
+        out.mux(stream.encode(None))
+
+
+def test_a_flickering_films_colour_does_not_pulse_with_it(tmp_path):
+    """Old film's exposure flickers; the model's colour follows exposure. Steadied for the model, the
+    colour flickers less, and the output's luma is still the input's, flicker and all."""
+    from vidcolor.evaluate import evaluate_videos
+
+    truth = tmp_path / "dog_path_2s.mp4"
+    _first_seconds(_need(SHARED / "video" / "color" / "dog_path.mp4"), truth, 2.0)
+    clip = tmp_path / "flickering.mkv"
+    _flickering(truth, clip, 0.05)
+    scores = {}
+    for deflicker in (False, True):
+        out = tmp_path / f"out_{deflicker}.mkv"
+        stats = colorize(clip, out, codec="ffv1", deflicker=deflicker)
+        assert stats.luma_exact and stats.cuts == []
+        for a, b in zip(_frames(clip), _frames(out), strict=True):  # the luma is the input's
+            assert np.array_equal(a.to_ndarray()[: a.height], b.to_ndarray()[: b.height])
+        scores[deflicker] = evaluate_videos(truth, out)
+    plain, steadied = scores[False], scores[True]
+    assert steadied.warp_error_ab < 0.85 * plain.warp_error_ab, (steadied.warp_error_ab, plain.warp_error_ab)
+    assert steadied.psnr > plain.psnr - 0.2
+    assert steadied.colorfulness > 0.95 * plain.colorfulness

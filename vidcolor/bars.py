@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .exposure import apply_gains
+
 BAR_LIGHTNESS = 8.0  # L*: a row or column this dark or darker (most of it, in every frame) is a bar
 BAR_PERCENTILE = 95  # ... "most of it": this percentile of its values, so noise and specks do not count
 BAR_MIN_SHARE = 0.02  # bars thinner than this share of the frame's side are left in the picture
@@ -88,18 +90,27 @@ def predict_picture(
     height: int,
     width: int,
     render_size: int | None = None,
+    steady: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Box | None]:
     """(L* (N, h, w) of whole frames at the render size, the model's ab (N, h', w', 2) for them, the
     picture's box or None) for frames of height x width, black bars left out of what `predict`
     sees. `lightness_at(shape, rows, columns)` gives L* (N, *shape) of the frames' rows x columns;
-    `info` is the model's ModelInfo (render shape, output stride)."""
+    `info` is the model's ModelInfo (render shape, output stride). `steady`, given the picture's L*,
+    returns each frame's exposure gain (exposure.ExposureSteadier.gains); the L* returned and the
+    L* the model sees are steadied by it."""
     shape = info.render_shape(height, width, render_size)
     lightness = lightness_at(shape, slice(None), slice(None))
     box = picture_box(lightness)
     if box is None:
+        if steady is not None:
+            lightness = apply_gains(lightness, steady(lightness))
         return lightness, predict(lightness), None
     # the picture alone, at the render size, from the full-size frames
     rows, columns = box.pixels(height, width)
     inner = info.render_shape(rows.stop - rows.start, columns.stop - columns.start, render_size)
     grid = (shape[0] // info.output_stride, shape[1] // info.output_stride)
-    return lightness, place_ab(predict(lightness_at(inner, rows, columns)), box, grid), box
+    picture = lightness_at(inner, rows, columns)
+    if steady is not None:
+        gains = steady(picture)
+        lightness, picture = apply_gains(lightness, gains), apply_gains(picture, gains)
+    return lightness, place_ab(predict(picture), box, grid), box

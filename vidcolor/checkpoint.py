@@ -52,6 +52,7 @@ class ResumePoint:
     timestamp_jumps: int = 0  # times the video's clock started again before it
     last_source_pts: int | None = None  # the input pts of the frame before it (before any repair)
     temporal: dict[str, np.ndarray] | None = None  # TemporalSmoother.state() before its first frame
+    exposure: list[float] = field(default_factory=list)  # ExposureSteadier.state() before its first frame
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "temporal"}

@@ -149,6 +149,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=defaults.temporal_strength,
         help=f"weight of the colour carried along motion, 0 to below 1 (default {defaults.temporal_strength})",
     )
+    p.add_argument(
+        "--no-deflicker",
+        action="store_true",
+        help="show the model each frame's exposure as it is (by default a flickering film is steadied for the "
+        "model, so its colour does not pulse with the flicker); the output's luma is the input's either way",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,6 +196,7 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         batch_size=args.batch_size,
         temporal=not args.no_temporal,
         temporal_strength=args.temporal_strength,
+        deflicker=not args.no_deflicker,
         render_size=args.render_size,
         saturation=args.saturation,
         threads=args.threads,

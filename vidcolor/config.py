@@ -32,6 +32,7 @@ class ColorizeOptions:
     batch_size: int = 8  # frames per model call
     temporal: bool = True  # temporal smoothing of colour (per-frame colour when False)
     temporal_strength: float = DEFAULT_STRENGTH  # weight of the colour carried along motion, [0, 1)
+    deflicker: bool = True  # with temporal: the model sees each frame's exposure steadied (exposure.py)
     render_size: int | None = None  # px, short side the model sees; None = the model's preference
     saturation: float = 1.0  # the model's a/b are multiplied by this: below 1 muted, above 1 more vivid
     threads: int | None = None  # model threads on CPU; None = every core

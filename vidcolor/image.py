@@ -328,10 +328,11 @@ def _opencv_quiet() -> Iterator[None]:
 
 
 def predict_ab(
-    colorizer: Colorizer, lumas: list[np.ndarray], render_size: int | None = None
+    colorizer: Colorizer, lumas: list[np.ndarray], render_size: int | None = None, steady=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """L* (N, h, w) at the render size and the model's ab (N, h', w', 2) for pictures of one size,
-    Y' (H, W) in [0, 1] each. Black bars common to all of them are left out of what the model sees."""
+    Y' (H, W) in [0, 1] each. Black bars common to all of them are left out of what the model sees;
+    `steady` steadies a film's exposure for it (bars.predict_picture)."""
     import cv2
 
     def lightness_at(shape: tuple[int, int], rows: slice, columns: slice) -> np.ndarray:
@@ -341,7 +342,9 @@ def predict_ab(
         )
 
     height, width = lumas[0].shape
-    lightness, ab, _ = predict_picture(colorizer.info, colorizer.predict_ab, lightness_at, height, width, render_size)
+    lightness, ab, _ = predict_picture(
+        colorizer.info, colorizer.predict_ab, lightness_at, height, width, render_size, steady
+    )
     return lightness, ab
 
 
@@ -426,11 +429,15 @@ def colorize_image(
             "colorized",
             src, len(pictures.frames), len(pictures.frames) + pictures.missing, len(pictures.frames),
         )  # fmt: skip
-    smoother = None
+    smoother = steadier = None
     if pictures.kind == "animation" and options.temporal and options.temporal_strength > 0:
         from .temporal import TemporalSmoother
 
         smoother = TemporalSmoother(options.temporal_strength)
+    if pictures.kind == "animation" and options.temporal and options.deflicker:
+        from .exposure import ExposureSteadier
+
+        steadier = ExposureSteadier()
     # Pages are pictures of their own (each with its own bars); an animation's frames are a film's.
     batch = ANIMATION_BATCH if pictures.kind == "animation" else 1
     # OpenCV writes animations 8 bits deep
@@ -438,7 +445,7 @@ def colorize_image(
     out_frames = []
     for start, group in _runs(pictures.frames, batch):
         lumas = [_luma(picture) for picture in group]
-        lightness, predicted = predict_ab(colorizer, lumas, options.render_size)
+        lightness, predicted = predict_ab(colorizer, lumas, options.render_size, steadier and steadier.gains)
         for index, (picture, luma, lit, ab) in enumerate(zip(group, lumas, lightness, predicted), start):
             ab = ab * np.float32(options.saturation)
             if smoother is not None:

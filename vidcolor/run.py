@@ -51,6 +51,7 @@ from .containers import (
     setup_video_stream,
 )
 from .errors import EncodeError, InputError
+from .exposure import ExposureSteadier
 from .formats import PlanarFormat, matrix_name, output_format, planar_format, plane_array
 from .media import (
     TS_DISCONT,
@@ -202,6 +203,8 @@ class _Job:
         self.coloured = 0  # frames through the colour stage (its index of the next one)
         self.decoded = 0  # video frames decoded so far
         self.smoother = TemporalSmoother(options.temporal_strength) if options.temporal else None
+        # what the model sees of a flickering film steadied, as part of temporal smoothing (see exposure)
+        self.exposure = ExposureSteadier() if options.temporal and options.deflicker else None
         self.smoothed = 0  # frames through the temporal stage so far
         self.warmed = False  # the smoother has seen frames before this part (so a cut at its start counts)
 
@@ -220,6 +223,7 @@ class _Job:
             "encoder_options": options.encoder_options(),
             "pixel_format": options.pixel_format,
             "temporal_strength": options.temporal_strength if options.temporal else None,
+            "deflicker": options.deflicker and options.temporal,
             "render_size": options.render_size,
             "saturation": options.saturation,
             "frame_rate": str(options.frame_rate) if options.frame_rate else None,
@@ -243,6 +247,8 @@ class _Job:
         self.smoothed = point.smoothed
         if self.smoother is not None:
             self.smoother.restore(point.temporal or {})
+        if self.exposure is not None:
+            self.exposure.restore(point.exposure)
 
     def _first_rotation(self) -> int:
         """The display rotation of the input's first frame, in degrees (0 if it has none)."""
@@ -511,6 +517,8 @@ class _Job:
     def model(self, batches: Iterator[list]) -> Iterator[list]:
         render_size = self.options.render_size
         for batch in batches:
+            if batch[0].segment is not None and self.exposure is not None:
+                batch[0].segment.exposure = self.exposure.state()  # a segment starts a batch (decode)
             groups: dict[tuple, list[FrameItem]] = {}
             for item in batch:
                 groups.setdefault((item.frame.height, item.frame.width), []).append(item)
@@ -528,6 +536,7 @@ class _Job:
                     height,
                     width,
                     render_size,
+                    None if self.exposure is None else self.exposure.gains,
                 )
                 self.stats.render_shape = lightness.shape[1:]
                 keep = self.smoother is not None

@@ -1,0 +1,137 @@
+"""Film flicker: how much a flickering film's colour pulses with it, with and without steadying.
+
+    python benchmarks/flicker.py ../shared/data/video/color [--amplitude 0.05] [--seconds 4] [--json-out F]
+
+Old film's exposure varies from frame to frame. Each colour clip's first seconds are turned into
+flickering black-and-white film (its luma, Y - 16 scaled by 1 + amplitude * N(0, 1) per frame,
+seeded; neutral chroma; lossless) and colorized four ways, FFV1 out: per frame (`--no-temporal`),
+with temporal smoothing but without steadying (`--no-deflicker`), and as by default (both); then
+the clip before the flicker was added, as by default, for comparison. Each is scored against the
+colour original with `vidcolor eval` (the ab warp error is the colour flicker). A last run gives
+every frame one constant colour instead of the model's: the ab warp error that the flickering luma
+alone leaves in the output (the colour stage fades colour at black and white, so the output's
+a*b* follow its luma there), the floor no steadying of the model can go below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+import numpy as np
+from common import emit, now
+
+from vidcolor import colorize
+from vidcolor.evaluate import evaluate_videos
+from vidcolor.model import DEFAULT_MODEL, OnnxColorizer
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+RUNS = {  # name: (colorize options, flickering input)
+    "per_frame": (dict(temporal=False), True),
+    "temporal, not steadied": (dict(deflicker=False), True),
+    "temporal, steadied": ({}, True),
+    "no flicker": ({}, False),
+    "constant colour": (dict(temporal=False), True),
+}
+
+
+def write_film(clip: Path, out: Path, seconds: float, amplitude: float, seed: int = 0) -> None:
+    """The clip's first `seconds` as black-and-white film flickering by `amplitude` (0: none)."""
+    rng = np.random.default_rng(seed)
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
+        source = inp.streams.video[0]
+        stream = dst.add_stream("ffv1", rate=source.average_rate)
+        stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
+        for frame in inp.decode(source):
+            if frame.time is not None and frame.time >= seconds:
+                break
+            planes = frame.reformat(format="yuv420p").to_ndarray().astype(np.float32)
+            gain = 1 + amplitude * rng.standard_normal()
+            planes[: frame.height] = np.clip((planes[: frame.height] - 16) * gain + 16, 16, 235)
+            planes[frame.height :] = 128
+            written = av.VideoFrame.from_ndarray(np.rint(planes).astype(np.uint8), format="yuv420p")
+            written.color_range, written.colorspace = frame.color_range, frame.colorspace
+            dst.mux(stream.encode(written))
+        dst.mux(stream.encode(None))
+
+
+@contextmanager
+def constant_colour(a: float = 5.0, b: float = 20.0):
+    """The model replaced by one colour for every pixel (its output's shape kept)."""
+    predict = OnnxColorizer.predict_ab
+
+    def constant(self, lightness):
+        shape = predict(self, lightness[:1]).shape[1:]
+        out = np.empty((len(lightness), *shape), np.float32)
+        out[..., 0], out[..., 1] = a, b
+        return out
+
+    OnnxColorizer.predict_ab = constant
+    try:
+        yield
+    finally:
+        OnnxColorizer.predict_ab = predict
+
+
+def score_clip(clip: Path, model: Path, seconds: float, amplitude: float, work: Path) -> dict:
+    truth, film, clean = work / "truth.mkv", work / "film.mkv", work / "clean.mkv"
+    write_film(clip, film, seconds, amplitude)
+    write_film(clip, clean, seconds, 0.0)
+    with av.open(str(clip)) as inp, av.open(str(truth), "w") as dst:  # the colour original, cut the same
+        source = inp.streams.video[0]
+        stream = dst.add_stream("ffv1", rate=source.average_rate)
+        stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
+        for frame in inp.decode(source):
+            if frame.time is not None and frame.time >= seconds:
+                break
+            dst.mux(stream.encode(frame.reformat(format="yuv420p")))
+        dst.mux(stream.encode(None))
+    row: dict = {"clip": clip.name}
+    for name, (options, flickering) in RUNS.items():
+        out = work / "out.mkv"
+        if name == "constant colour":
+            with constant_colour():
+                stats = colorize(film, out, model=model, codec="ffv1", overwrite=True, **options)
+        else:
+            stats = colorize(film if flickering else clean, out, model=model, codec="ffv1", overwrite=True, **options)
+        scores = evaluate_videos(truth, out).to_dict()
+        row[name] = {k: scores[k] for k in ("psnr", "colorfulness", "warp_error_ab")}
+        row[name]["cuts"] = len(stats.cuts)
+        row["frames"] = scores["frames"]
+    return row
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("clips", type=Path, help="folder of colour clips")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--amplitude", type=float, default=0.05, help="flicker: standard deviation of the gain")
+    p.add_argument("--seconds", type=float, default=4.0, help="of each clip")
+    p.add_argument("--json-out", type=Path)
+    args = p.parse_args()
+    clips = sorted(c for c in args.clips.iterdir() if c.suffix.lower() in VIDEO_SUFFIXES)
+    if not clips:
+        p.error(f"no video clips in {args.clips}")
+    date = now()
+    print(f"{'clip':26} {'run':24} {'ab warp err':>11} {'PSNR dB':>8} {'colourful':>9} {'cuts':>4}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in clips:
+            row = score_clip(clip, args.model, args.seconds, args.amplitude, Path(tmp))
+            for name in RUNS:
+                r = row[name]
+                print(
+                    f"{clip.name:26} {name:24} {r['warp_error_ab']:11.3f} {r['psnr']:8.2f} "
+                    f"{r['colorfulness']:9.1f} {r['cuts']:4d}",
+                    flush=True,
+                )
+            record = {"benchmark": "flicker", "date": date, "model": str(args.model), "amplitude": args.amplitude}
+            emit({**record, "seconds": args.seconds, **row}, args.json_out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
