@@ -17,6 +17,16 @@ import numpy as np
 
 from vidcolor.provenance import git_revision, library_versions, machine
 
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+
+
+def video_clips(folder: Path, parser) -> list[Path]:
+    """The video files in `folder`, sorted by name; `parser` (argparse) says so and exits if there are none."""
+    clips = sorted(c for c in folder.iterdir() if c.suffix.lower() in VIDEO_SUFFIXES)
+    if not clips:
+        parser.error(f"no video clips in {folder}")
+    return clips
+
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")

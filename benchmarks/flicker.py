@@ -23,13 +23,12 @@ from pathlib import Path
 
 import av
 import numpy as np
-from common import emit, now
+from common import emit, now, video_clips
 
 from vidcolor import colorize
 from vidcolor.evaluate import evaluate_videos
 from vidcolor.model import DEFAULT_MODEL, OnnxColorizer
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 RUNS = {  # name: (colorize options, flickering input)
     "per_frame": (dict(temporal=False), True),
     "temporal, not steadied": (dict(deflicker=False), True),
@@ -39,9 +38,9 @@ RUNS = {  # name: (colorize options, flickering input)
 }
 
 
-def write_film(clip: Path, out: Path, seconds: float, amplitude: float, seed: int = 0) -> None:
-    """The clip's first `seconds` as black-and-white film flickering by `amplitude` (0: none)."""
-    rng = np.random.default_rng(seed)
+def write_first_seconds(clip: Path, out: Path, seconds: float, change=None) -> None:
+    """The clip's first `seconds` of video, 8-bit 4:2:0, lossless; `change(planes, height)` may
+    alter each frame's planes (PyAV's yuv420p array: the Y rows, then Cb and Cr) in place."""
     with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
         source = inp.streams.video[0]
         stream = dst.add_stream("ffv1", rate=source.average_rate)
@@ -49,14 +48,26 @@ def write_film(clip: Path, out: Path, seconds: float, amplitude: float, seed: in
         for frame in inp.decode(source):
             if frame.time is not None and frame.time >= seconds:
                 break
-            planes = frame.reformat(format="yuv420p").to_ndarray().astype(np.float32)
-            gain = 1 + amplitude * rng.standard_normal()
-            planes[: frame.height] = np.clip((planes[: frame.height] - 16) * gain + 16, 16, 235)
-            planes[frame.height :] = 128
+            planes = frame.reformat(format="yuv420p").to_ndarray()
+            if change is not None:
+                planes = change(planes.astype(np.float32), frame.height)
             written = av.VideoFrame.from_ndarray(np.rint(planes).astype(np.uint8), format="yuv420p")
             written.color_range, written.colorspace = frame.color_range, frame.colorspace
             dst.mux(stream.encode(written))
         dst.mux(stream.encode(None))
+
+
+def write_film(clip: Path, out: Path, seconds: float, amplitude: float, seed: int = 0) -> None:
+    """The clip's first `seconds` as black-and-white film flickering by `amplitude` (0: none)."""
+    rng = np.random.default_rng(seed)
+
+    def flicker(planes: np.ndarray, height: int) -> np.ndarray:
+        gain = 1 + amplitude * rng.standard_normal()
+        planes[:height] = np.clip((planes[:height] - 16) * gain + 16, 16, 235)
+        planes[height:] = 128
+        return planes
+
+    write_first_seconds(clip, out, seconds, flicker)
 
 
 @contextmanager
@@ -81,15 +92,7 @@ def score_clip(clip: Path, model: Path, seconds: float, amplitude: float, work: 
     truth, film, clean = work / "truth.mkv", work / "film.mkv", work / "clean.mkv"
     write_film(clip, film, seconds, amplitude)
     write_film(clip, clean, seconds, 0.0)
-    with av.open(str(clip)) as inp, av.open(str(truth), "w") as dst:  # the colour original, cut the same
-        source = inp.streams.video[0]
-        stream = dst.add_stream("ffv1", rate=source.average_rate)
-        stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
-        for frame in inp.decode(source):
-            if frame.time is not None and frame.time >= seconds:
-                break
-            dst.mux(stream.encode(frame.reformat(format="yuv420p")))
-        dst.mux(stream.encode(None))
+    write_first_seconds(clip, truth, seconds)  # the colour original, cut the same
     row: dict = {"clip": clip.name}
     for name, (options, flickering) in RUNS.items():
         out = work / "out.mkv"
@@ -113,9 +116,7 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=4.0, help="of each clip")
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
-    clips = sorted(c for c in args.clips.iterdir() if c.suffix.lower() in VIDEO_SUFFIXES)
-    if not clips:
-        p.error(f"no video clips in {args.clips}")
+    clips = video_clips(args.clips, p)
     date = now()
     print(f"{'clip':26} {'run':24} {'ab warp err':>11} {'PSNR dB':>8} {'colourful':>9} {'cuts':>4}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,14 +19,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import emit, now, write_with_chroma
+from common import emit, now, video_clips, write_with_chroma
 
 from vidcolor import colorize
 from vidcolor.evaluate import evaluate_videos
 from vidcolor.model import DEFAULT_MODEL
 from vidcolor.temporal import DEFAULT_STRENGTH
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 SCORES = ("psnr", "ssim", "colorfulness", "cdc", "warp_error", "warp_error_ab")  # kept per run
 
 
@@ -77,9 +76,7 @@ def main() -> int:
     p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH)
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
-    clips = sorted(c for c in args.clips.iterdir() if c.suffix.lower() in VIDEO_SUFFIXES)
-    if not clips:
-        p.error(f"no video clips in {args.clips}")
+    clips = video_clips(args.clips, p)
     date = now()
     columns = f"{'warp err x1e3':>13} {'ab warp err':>11} {'CDC x1e3':>9} {'PSNR dB':>8} {'colourful':>9}"
     print(f"{'clip':26} {'run':10} {columns}")
