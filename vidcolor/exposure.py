@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 MEMORY = 0.3  # weight of the newest frame in the running mean of log exposure (an EMA of ~3 frames)
-JUMP = math.log(1.2)  # log exposure: a step this large from one frame to the next is a change, not flicker
+JUMP = math.log(1.4)  # log exposure: a step this large from one frame to the next is a change, not flicker
 MAX_GAIN = math.log(1.25)  # log: the correction is bounded (a fade lags the running mean by at most this)
 L_OFFSET = 16.0  # L* + 16 is proportional to the cube root of luminance (above L* = 8)
 # A new picture is not flicker, whatever its exposure: a cut to a shot as bright as the last would
