@@ -76,8 +76,8 @@ def constant_colour(a: float = 5.0, b: float = 20.0):
     predict = OnnxColorizer.predict_ab
 
     def constant(self, lightness):
-        shape = predict(self, lightness[:1]).shape[1:]
-        out = np.empty((len(lightness), *shape), np.float32)
+        stride = self.info.output_stride  # the model's ab grid: its input's size over the stride
+        out = np.empty((len(lightness), lightness.shape[1] // stride, lightness.shape[2] // stride, 2), np.float32)
         out[..., 0], out[..., 1] = a, b
         return out
 
