@@ -116,25 +116,35 @@ def test_fast_chroma_planes_match_the_reference(depth, full_range):
 
 
 @pytest.mark.parametrize(
-    "pix_fmt,size",
-    [("yuv420p", (1280, 720)), ("yuv420p", (97, 55)), ("yuv422p", (321, 180)), ("yuv444p10le", (200, 120))],
+    "pix_fmt,size,ab_scale",
+    [
+        ("yuv420p", (1280, 720), 1 / 15),
+        ("yuv420p", (97, 55), 1 / 15),
+        ("yuv422p", (321, 180), 1 / 15),
+        ("yuv444p10le", (200, 120), 1 / 15),
+        # A small frame: the model's ab grid is finer than the chroma planes, along one axis or both.
+        ("yuv420p", (96, 64), 1.5),
+        ("yuv422p", (96, 64), (0.3, 0.8)),
+    ],
 )
-def test_the_torch_colour_stage_matches_opencvs(pix_fmt, size):
+def test_the_torch_colour_stage_matches_opencvs(pix_fmt, size, ab_scale):
     """`--colour-device cuda` runs TorchChroma; on torch's CPU device it must give OpenCV's planes."""
     pytest.importorskip("torch")
     import cv2
 
     from vidcolor.chroma import chroma_planes
-    from vidcolor.torch_colour import TorchChroma, area_weights
+    from vidcolor.torch_colour import TorchChroma, area_weights, stretch_weights
 
     rng = np.random.default_rng(7)
     fmt = planar_format(pix_fmt)
     width, height = size
     top = 2**fmt.depth - 1
-    # Smooth picture with hard edges (clipped), and smooth colour at a model-like 1/15 size.
+    # Smooth picture with hard edges (clipped), and smooth colour at a model-like size.
     luma = cv2.GaussianBlur(rng.uniform(0, top, (height, width)).astype(np.float32), (0, 0), 3)
     luma = np.clip(luma * 3 - top, 0, top).astype(fmt.dtype)
-    ab = rng.normal(0, 40, (max(2, height // 15), max(2, width // 15), 2)).astype(np.float32)
+    scale_y, scale_x = ab_scale if isinstance(ab_scale, tuple) else (ab_scale, ab_scale)
+    ab_shape = (max(2, round(height * scale_y)), max(2, round(width * scale_x)), 2)
+    ab = rng.normal(0, 40, ab_shape).astype(np.float32)
     ab = cv2.GaussianBlur(ab, (0, 0), 1)
     torch_chroma = TorchChroma("cpu")
     for full_range, interlaced in ((False, False), (True, False), (False, True)):
@@ -144,11 +154,11 @@ def test_the_torch_colour_stage_matches_opencvs(pix_fmt, size):
             assert have.shape == want.shape and have.dtype == want.dtype
             difference = np.abs(have.astype(int) - want.astype(int))
             assert difference.max() <= 2 and difference.mean() < 0.05
-    # The area weights are OpenCV's INTER_AREA: a row of a shrunk image, computed both ways.
-    row = rng.uniform(0, 100, (1, 97)).astype(np.float32)
-    assert np.allclose(
-        area_weights(97, 23) @ row[0], cv2.resize(row, (23, 1), interpolation=cv2.INTER_AREA)[0], atol=1e-3
-    )
+    # The weights are OpenCV's INTER_AREA: an image shrunk, and one grown along an axis, computed both ways.
+    image = rng.uniform(0, 100, (17, 97)).astype(np.float32)
+    for weights, (width_to, height_to) in ((area_weights, (23, 5)), (stretch_weights, (40, 30))):
+        want = cv2.resize(image, (width_to, height_to), interpolation=cv2.INTER_AREA)
+        assert np.allclose(weights(17, height_to) @ image @ weights(97, width_to).T, want, atol=1e-3)
 
 
 @pytest.mark.parametrize("height", [16, 18])

@@ -48,6 +48,24 @@ def area_weights(source: int, target: int) -> np.ndarray:
     return weights / scale
 
 
+@lru_cache(maxsize=32)
+def stretch_weights(source: int, target: int) -> np.ndarray:
+    """(target, source) float64 matrix of OpenCV's INTER_AREA along one axis when the image grows
+    along either: two taps per target pixel, with OpenCV's own area-mode offsets (`cv::resize`)."""
+    scale, inverse = source / target, target / source
+    weights = np.zeros((target, source))
+    for i in range(target):
+        j = int(np.floor(i * scale))
+        fraction = (i + 1) - (j + 1) * inverse
+        fraction = 0.0 if fraction <= 0 else fraction - np.floor(fraction)
+        if j >= source - 1:
+            j, fraction = source - 1, 0.0
+        weights[i, j] += 1 - fraction
+        if fraction:
+            weights[i, j + 1] += fraction
+    return weights
+
+
 class TorchChroma:
     """`chroma_planes` with torch tensors on `device`; called like it, returns numpy planes."""
 
@@ -78,12 +96,13 @@ class TorchChroma:
         if height % size[1] == 0 and width % size[0] == 0:  # whole blocks (4:2:0 of even sizes): their means
             kernel = (height // size[1], width // size[0])
             return torch.nn.functional.avg_pool2d(image[None, None], kernel)[0, 0]
+        # OpenCV averages footprints only where both axes shrink; else it interpolates (a small
+        # frame whose model output is finer than its chroma planes).
+        weights = area_weights if size[0] <= width and size[1] <= height else stretch_weights
         rows, cols = (
             self._cached(
-                ("area", source, target, image.dtype),
-                lambda source=source, target=target: torch.tensor(area_weights(source, target)).to(
-                    self.device, image.dtype
-                ),
+                (weights.__name__, source, target, image.dtype),
+                lambda source=source, target=target: torch.tensor(weights(source, target)).to(self.device, image.dtype),
             )
             for source, target in ((height, size[1]), (width, size[0]))
         )
