@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import av
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1920, 1080)
@@ -53,7 +54,8 @@ MODEL_SETTINGS = [
 
 
 def scaled_clip(src: Path, dst: Path, size: tuple[int, int], frames: int | None) -> Path:
-    """`src`'s video scaled to `size`, x264 CRF 12 (visually lossless), at most `frames` frames."""
+    """`src`'s video scaled to `size` and made black-and-white (its chroma neutral, as a film
+    transfer's), x264 CRF 12 (visually lossless), at most `frames` frames."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         source = inp.streams.video[0]
         stream = out.add_stream("libx264", rate=source.average_rate, options={"crf": "12", "preset": "fast"})
@@ -62,6 +64,8 @@ def scaled_clip(src: Path, dst: Path, size: tuple[int, int], frames: int | None)
             if frames is not None and count >= frames:
                 break
             scaled = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            for plane in (1, 2):
+                np.frombuffer(scaled.planes[plane], np.uint8)[:] = 128
             scaled.pts = None
             out.mux(stream.encode(scaled))
         out.mux(stream.encode(None))
@@ -87,21 +91,39 @@ def environment() -> dict:
     except ImportError:
         env["torch"] = None
     env["av"] = av.__version__
+    try:
+        from av.codec.hwaccel import hwdevices_available
+
+        env["av_hwdevices"] = list(hwdevices_available())
+    except ImportError:
+        env["av_hwdevices"] = None
+    try:
+        import onnxruntime
+
+        env["onnxruntime"] = onnxruntime.__version__
+        env["onnxruntime_providers"] = onnxruntime.get_available_providers()
+    except ImportError:
+        env["onnxruntime"] = None
     env["revision"] = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
     ).stdout.strip()
     return env
 
 
-def bench(clip: Path, name: str, flags: list[str], device: str = "cuda") -> dict:
-    """One `vidcolor bench --device DEVICE` run; its JSON line, or its error."""
+def bench(clip: Path, name: str, flags: list[str], device: str = "cuda", timeout: float = 180) -> dict:
+    """One `vidcolor bench --device DEVICE` run; its JSON line, or its error (and the end of its stderr)."""
     command = [sys.executable, "-m", "vidcolor", "bench", str(clip), "--device", device, *flags, "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
-    record = {"setting": name, "flags": flags, "returncode": result.returncode}
+    record: dict = {"setting": name, "flags": flags}
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**record, "returncode": None, "error": f"no answer in {timeout:.0f} s"}
+    record["returncode"] = result.returncode
     if result.returncode == 0:
         record.update(json.loads(result.stdout.strip().splitlines()[-1]))
     else:
-        record["error"] = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
+        lines = result.stderr.strip().splitlines() or ["(no message)"]
+        record["error"], record["stderr_tail"] = lines[-1], lines[-30:]
     return record
 
 
@@ -111,27 +133,35 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu-check")))
     p.add_argument("--frames", type=int, default=300, help="frames of CLIP to use (default 300)")
     p.add_argument("--device", default="cuda", help="cpu runs the benches on the CPU: a dry run of this script")
+    p.add_argument("--test-timeout", type=float, default=300, help="seconds the GPU tests may take (default 300)")
+    p.add_argument("--bench-timeout", type=float, default=180, help="seconds one bench may take (default 180)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     env = environment()
     (args.out / "env.json").write_text(json.dumps(env, indent=1))
     print(json.dumps(env), flush=True)
 
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-rs", "tests/test_gpu.py"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
-    (args.out / "pytest-gpu.txt").write_text(tests.stdout + tests.stderr)
-    print(f"pytest -m gpu: exit {tests.returncode}: {tests.stdout.strip().splitlines()[-1:]}", flush=True)
+    with open(args.out / "pytest-gpu.txt", "w") as log:  # written as it runs: a hang still leaves its log
+        try:
+            tests = subprocess.run(
+                [sys.executable, "-m", "pytest", "-v", "--tb=short", "-m", "gpu", "-rs", "tests/test_gpu.py"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+                cwd=ROOT,
+                timeout=args.test_timeout,
+            )
+            returncode = tests.returncode
+        except subprocess.TimeoutExpired:
+            returncode = 124
+    summary = (args.out / "pytest-gpu.txt").read_text().strip().splitlines()[-1:]
+    print(f"pytest -m gpu: exit {returncode}: {summary}", flush=True)
 
     clip = scaled_clip(args.clip, args.out / "clip-1080p.mp4", SIZE, args.frames)
     print(f"{'setting':34}{'vidcolor fps':>13}{'x264 fps':>10}{'ratio':>7}{'model alone':>13}  decoder/backend")
     with open(args.out / "bench.jsonl", "w") as log:
         for name, flags in SETTINGS + MODEL_SETTINGS:
-            record = bench(clip, name, flags, args.device)
+            record = bench(clip, name, flags, args.device, args.bench_timeout)
             log.write(json.dumps(record) + "\n")
             log.flush()
             if "error" in record:
@@ -143,7 +173,7 @@ def main() -> int:
                 flush=True,
             )
     clip.unlink()
-    return tests.returncode
+    return returncode
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ to tint them).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import numpy as np
 from .exposure import apply_gains
 
 BAR_LIGHTNESS = 8.0  # L*: a row or column this dark or darker (most of it, in every frame) is a bar
-BAR_PERCENTILE = 95  # ... "most of it": this percentile of its values, so noise and specks do not count
+BAR_SHARE = 0.95  # ... "most of it": this share of its values, so noise and specks do not count
 BAR_MIN_SHARE = 0.02  # bars thinner than this share of the frame's side are left in the picture
 # Bars come in pairs about as thick as each other (a letterbox or pillarbox centres the picture).
 PICTURE_MIN_SHARE = 0.4  # a "picture" narrower than this share of a side is a dark scene, not bars
@@ -46,8 +47,9 @@ def picture_box(lightness: np.ndarray) -> Box | None:
     """The picture inside black bars common to every frame of `lightness` (N, h, w) L*, or None
     where there are no bars (or nothing but dark: a fade to black is not bars)."""
     height, width = lightness.shape[1:]
-    rows = np.percentile(lightness, BAR_PERCENTILE, axis=2).max(axis=0) <= BAR_LIGHTNESS
-    columns = np.percentile(lightness, BAR_PERCENTILE, axis=1).max(axis=0) <= BAR_LIGHTNESS
+    dark = lightness <= BAR_LIGHTNESS  # counted, not sorted: a percentile took 2 ms a 1080p frame
+    rows = np.count_nonzero(dark, axis=2).min(axis=0) >= math.ceil(BAR_SHARE * width)
+    columns = np.count_nonzero(dark, axis=1).min(axis=0) >= math.ceil(BAR_SHARE * height)
     top, bottom = _bars(rows)
     left, right = _bars(columns)
     if not (top or bottom or left or right):

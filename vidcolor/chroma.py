@@ -28,21 +28,40 @@ def chroma_fade_table(depth: int, full_range: bool) -> np.ndarray:
     return chroma_fade(lightness_table(depth, full_range))
 
 
+def shrink(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`plane` (H, W) averaged down to `size` (width, height), INTER_AREA. OpenCV averages a
+    fractional footprint (1920 -> 336 columns: 5.7 each) at 6 ms a 1080p frame, single-threaded,
+    but whole 2x2 blocks at 0.2 ms; so a plane at least four times the size along both sides is
+    halved first, as often as that holds, which shrinks the last step's work. The result differs
+    from one fractional step only by how a footprint's edge pixels are shared (1080p to 336x192:
+    0.3 codes on average, at most 6 on a hard edge) and an 8-bit rounding of the halved plane."""
+    while plane.shape[0] >= 4 * size[1] and plane.shape[1] >= 4 * size[0] and not (plane.shape[0] | plane.shape[1]) & 1:
+        plane = cv2.resize(plane, (plane.shape[1] // 2, plane.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+
+
 def render_lightness(luma: np.ndarray, fmt: PlanarFormat, full_range: bool, shape: tuple[int, int]) -> np.ndarray:
     """Y plane (H, W) of integer codes -> L* (h, w) float32 at the model's render shape."""
     h, w = shape
-    small = cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA)
-    return lightness_table(fmt.depth, full_range)[small]
+    return lightness_table(fmt.depth, full_range)[shrink(luma, (w, h))]
 
 
 def own_colour(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray, fmt: PlanarFormat, full_range: bool) -> float:
     """`colour.independent_chroma` of a frame's planes (integer codes of `fmt`): how far the input's
     own colour is from a tint's or a tone's, in 8-bit codes."""
     height, width = cb.shape
-    size = (max(1, width // COLOUR_BLOCK), max(1, height // COLOUR_BLOCK))
+    if luma.shape != cb.shape:  # the luma at the chroma's size: whole 2x2 or 2x1 blocks, when subsampled
+        luma = cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
+    # Whole blocks (the last rows and columns short of one left out): OpenCV's fast path, 0.3 ms a
+    # 960x540 plane where 67 rows of 8.06 took 1.4 ms.
+    rows, columns = (side - side % COLOUR_BLOCK if side >= COLOUR_BLOCK else side for side in (height, width))
+    size = (max(1, columns // COLOUR_BLOCK), max(1, rows // COLOUR_BLOCK))
     black, white, excursion = code_range(fmt.depth, full_range)
     neutral = float(1 << (fmt.depth - 1))
-    y, u, v = (cv2.resize(plane, size, interpolation=cv2.INTER_AREA).astype(np.float32) for plane in (luma, cb, cr))
+    y, u, v = (
+        cv2.resize(plane[:rows, :columns], size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        for plane in (luma, cb, cr)
+    )
     return independent_chroma((y - black) / (white - black), (u - neutral) / excursion, (v - neutral) / excursion)
 
 

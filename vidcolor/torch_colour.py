@@ -29,6 +29,7 @@ from .chroma import (
 from .colour import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_RGB
 from .errors import ModelError
 from .formats import PlanarFormat
+from .torch_runtime import on_stream, own_stream
 
 COLOUR_DEVICES = ("cpu", "cuda")  # where the colour stage runs: OpenCV on the CPU, or torch on the GPU
 
@@ -81,6 +82,7 @@ class TorchChroma:
         self._cache: dict[tuple, object] = {}
         self._xyz_to_rgb = torch.tensor(XYZ_TO_RGB, device=self.device)
         self._white = torch.tensor(D65_WHITE, device=self.device)
+        self._stream = own_stream(torch, device)
 
     def _cached(self, key: tuple, make):
         if key not in self._cache:
@@ -154,6 +156,10 @@ class TorchChroma:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Cb and Cr planes (integer codes of `out`) that colour a frame with Y plane `luma` by `ab`;
         `interlaced`: the frame holds two fields (see `chroma.field_wise`)."""
+        with on_stream(self.torch, self._stream):
+            return self._planes(luma, ab, source_depth, out, full_range, matrix, interlaced)
+
+    def _planes(self, luma, ab, source_depth, out, full_range, matrix, interlaced):
         torch = self.torch
         height, width = luma.shape
         size = out.chroma_size(width, height)
@@ -187,5 +193,8 @@ class TorchChroma:
             lambda: torch.from_numpy(chroma_code_matrix(matrix, out.depth, full_range)).to(self.device),
         )
         planes = torch.einsum("ij,jhw->ihw", transform[:, :3], rgb) + transform[:, 3, None, None]
-        planes = torch.round(planes).clamp(0, 2**out.depth - 1).to(torch.int32).cpu().numpy().astype(out.dtype)
+        planes = torch.round(planes).clamp(0, 2**out.depth - 1)
+        # 8-bit codes cross to the host as bytes (a quarter of int32's); torch has few uint16 ops.
+        planes = planes.to(torch.uint8) if out.dtype == np.uint8 else planes.to(torch.int32)
+        planes = planes.cpu().numpy().astype(out.dtype, copy=False)
         return planes[0], planes[1]
