@@ -158,7 +158,10 @@ def main() -> int:
     print(f"pytest -m gpu: exit {returncode}: {summary}", flush=True)
 
     clip = scaled_clip(args.clip, args.out / "clip-1080p.mp4", SIZE, args.frames)
-    print(f"{'setting':34}{'vidcolor fps':>13}{'x264 fps':>10}{'ratio':>7}{'model alone':>13}  decoder/backend")
+    print(
+        f"{'setting':34}{'vidcolor fps':>13}{'steady':>8}{'x264 fps':>10}{'ratio':>7}{'steady':>8}"
+        f"{'model alone':>13}  decoder/backend"
+    )
     with open(args.out / "bench.jsonl", "w") as log:
         for name, flags in SETTINGS + MODEL_SETTINGS:
             record = bench(clip, name, flags, args.device, args.bench_timeout)
@@ -168,8 +171,9 @@ def main() -> int:
                 print(f"{name:34}  not run: {record['error']}", flush=True)
                 continue
             print(
-                f"{name:34}{record['vidcolor_fps']:>13.1f}{record['transcode_fps']:>10.1f}{record['ratio']:>7.2f}"
-                f"{record['model_alone_fps']:>13.1f}  {record['decoder']}/{record['backend']}",
+                f"{name:34}{record['vidcolor_fps']:>13.1f}{record['steady_fps']:>8.1f}{record['transcode_fps']:>10.1f}"
+                f"{record['ratio']:>7.2f}{record['steady_ratio']:>8.2f}{record['model_alone_fps']:>13.1f}"
+                f"  {record['decoder']}/{record['backend']}",
                 flush=True,
             )
     clip.unlink()

@@ -7,6 +7,7 @@ import json
 import av
 import pytest
 
+from vidcolor import colorize
 from vidcolor.bench import bench, synthetic_clip, transcode
 from vidcolor.cli import main
 from vidcolor.config import ColorizeOptions
@@ -41,8 +42,19 @@ def test_bench_reports_every_stage_and_the_floor(make_video, tiny_model, tmp_pat
     assert result.transcode_fps > 0 and result.vidcolor_fps > 0
     # Both fps are rounded to 0.01 and the ratio to 1e-4, hence the absolute tolerance.
     assert result.ratio == pytest.approx(result.vidcolor_fps / result.transcode_fps, rel=0.01, abs=2e-4)
+    assert result.startup_seconds > 0 and result.steady_fps > 0  # 10 frames: a batch of 8, then 2
+    assert result.steady_ratio == pytest.approx(result.steady_fps / result.transcode_fps, rel=0.01, abs=2e-4)
     assert {"vidcolor", "av", "onnxruntime", "libavcodec"} <= set(result.versions)
     assert result.encoder_options == {"crf": "18", "preset": "medium"}
+
+
+def test_a_run_notes_its_first_batch_and_its_pace_after_it(make_video, tiny_model, tmp_path):
+    """RunStats.steady_fps: the frames written after the first batch over the time after it."""
+    stats = colorize(make_video(frames=10), tmp_path / "out.mkv", model=tiny_model, codec="ffv1", batch_size=4)
+    assert stats.frames == 10 and stats.first_batch_frames == 4
+    assert 0 < stats.first_batch_seconds < stats.wall_seconds
+    assert stats.steady_fps == pytest.approx(6 / (stats.wall_seconds - stats.first_batch_seconds))
+    assert stats.to_dict()["steady_fps"] == round(stats.steady_fps, 3)
 
 
 def test_cli_json(make_video, capsys):

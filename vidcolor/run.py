@@ -1033,7 +1033,7 @@ def colorize(
     fresh = not work_dir(dst).exists()  # a work folder this run makes, and removes if it stops with nothing in it
     try:
         job.checkpoint = Checkpoint.start(work_dir(dst), job.checkpoint_key(), options.resume, options.overwrite)
-        _process(job, progress, clock)
+        _process(job, progress, clock, started)
         temp = job.checkpoint.folder / f"output.part{dst.suffix}"
         job.assemble(job.checkpoint.paths(), temp)
         os.replace(temp, dst)
@@ -1061,7 +1061,7 @@ def colorize_part(src: str | os.PathLike, dst: str | os.PathLike, options: Color
     try:
         folder = work_dir(dst) / part.folder_name
         job.checkpoint = Checkpoint.start(folder, job.checkpoint_key(), True, options.overwrite)
-        _process(job, None, clock)
+        _process(job, None, clock, started)
     except av.FFmpegError as e:
         raise EncodeError(f"{dst}: writing part {part.index} failed ({e})") from e
     finally:
@@ -1161,8 +1161,9 @@ def _warn_damage(stats: RunStats) -> None:
         )
 
 
-def _process(job: _Job, progress: Progress | None, clock: StageClock) -> None:
-    """Runs the stages from the job's checkpoint on, until every frame is in a finished segment."""
+def _process(job: _Job, progress: Progress | None, clock: StageClock, started: float) -> None:
+    """Runs the stages from the job's checkpoint on, until every frame is in a finished segment;
+    notes when the first batch was written (`started`: the run's start on the perf_counter clock)."""
     if job.checkpoint.resume is not None:
         job.restore(job.checkpoint.resume)
     if job.checkpoint.complete:
@@ -1175,6 +1176,9 @@ def _process(job: _Job, progress: Progress | None, clock: StageClock) -> None:
     done = run_threaded(stages, clock=clock) if job.options.threaded else run_inline(stages, clock)
     try:
         for frames in done:
+            if not job.stats.first_batch_seconds:
+                job.stats.first_batch_seconds = time.perf_counter() - started
+                job.stats.first_batch_frames = frames
             if progress:
                 progress(frames)
     finally:

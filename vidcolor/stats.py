@@ -12,6 +12,10 @@ class RunStats:
     frames: int = 0  # video frames written (= frames decoded)
     resumed_frames: int = 0  # of those, frames an interrupted run had written (resume)
     wall_seconds: float = 0.0
+    # When the first batch was written (frames written by then, resumed ones included): what came
+    # before it was starting up (model load, CUDA, engine builds and graph captures, filling the queues)
+    first_batch_seconds: float = 0.0
+    first_batch_frames: int = 0
     busy_seconds: dict[str, float] = field(default_factory=dict)  # per stage, excluding waits
     model: str = ""
     device: str = "cpu"  # where the model ran: cpu or cuda
@@ -42,5 +46,12 @@ class RunStats:
         """Frames this run colorized per second of its wall time."""
         return (self.frames - self.resumed_frames) / self.wall_seconds if self.wall_seconds else 0.0
 
+    @property
+    def steady_fps(self) -> float:
+        """Frames per second after the first batch: the run's pace once started, which a long reel
+        keeps (0 where no frames came after the first batch)."""
+        frames, seconds = self.frames - self.first_batch_frames, self.wall_seconds - self.first_batch_seconds
+        return frames / seconds if frames > 0 and seconds > 0 and self.first_batch_seconds else 0.0
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "fps": round(self.fps, 3)}
+        return {**asdict(self), "fps": round(self.fps, 3), "steady_fps": round(self.steady_fps, 3)}

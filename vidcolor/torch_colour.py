@@ -29,7 +29,6 @@ from .chroma import (
 from .colour import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_RGB
 from .errors import ModelError
 from .formats import PlanarFormat
-from .torch_runtime import on_stream, own_stream
 
 COLOUR_DEVICES = ("cpu", "cuda")  # where the colour stage runs: OpenCV on the CPU, or torch on the GPU
 
@@ -82,7 +81,6 @@ class TorchChroma:
         self._cache: dict[tuple, object] = {}
         self._xyz_to_rgb = torch.tensor(XYZ_TO_RGB, device=self.device)
         self._white = torch.tensor(D65_WHITE, device=self.device)
-        self._stream = own_stream(torch, device)
 
     def _cached(self, key: tuple, make):
         if key not in self._cache:
@@ -156,10 +154,6 @@ class TorchChroma:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Cb and Cr planes (integer codes of `out`) that colour a frame with Y plane `luma` by `ab`;
         `interlaced`: the frame holds two fields (see `chroma.field_wise`)."""
-        with on_stream(self.torch, self._stream):
-            return self._planes(luma, ab, source_depth, out, full_range, matrix, interlaced)
-
-    def _planes(self, luma, ab, source_depth, out, full_range, matrix, interlaced):
         torch = self.torch
         height, width = luma.shape
         size = out.chroma_size(width, height)

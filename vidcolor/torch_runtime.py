@@ -12,7 +12,6 @@ Slice, ...) run on the host in numpy, as they do in ONNX Runtime.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -132,24 +131,6 @@ OPS: dict[str, Callable] = {
 }
 
 
-def own_stream(torch, device: str):
-    """A CUDA stream of the caller's own on `device` (None on the CPU), after the work queued so far
-    (the weights' upload). On its own stream a stage waits, when it syncs, for its own work alone:
-    on the one default stream the model and the colour stage (`--colour-device cuda`) each waited
-    for the other's, and on an H200 the two in threads ran at 21.9 frames/s where the model alone
-    with the colour stage on the CPU ran at 49.6 (1080p, 2026-11-30)."""
-    if torch.device(device).type != "cuda":
-        return None
-    stream = torch.cuda.Stream(device)
-    stream.wait_stream(torch.cuda.current_stream(device))
-    return stream
-
-
-def on_stream(torch, stream):
-    """`torch.cuda.stream(stream)`, or nothing to do where there is none (the CPU)."""
-    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
-
-
 class TorchColorizer(Colorizer):
     """Runs a vidcolor ONNX model with PyTorch: fp16 and channels-last on CUDA, fp32 on CPU."""
 
@@ -200,7 +181,6 @@ class TorchColorizer(Colorizer):
                 self.weights[node.output[0]] = self._tensor(onnx.numpy_helper.to_array(attrs["value"]))
             else:
                 self.steps.append((OPS[node.op_type], attrs, list(node.input), node.output[0]))
-        self._stream = own_stream(torch, device)
 
     def _tensor(self, array: np.ndarray):
         """Float arrays become device tensors in the run's precision; integer ones (shapes, axes) stay on the host."""
@@ -226,7 +206,7 @@ class TorchColorizer(Colorizer):
     def run(self, lightness: np.ndarray) -> np.ndarray:
         """L (N, H, W) -> the graph's output (N, C, h, w) as float32 numpy."""
         inputs = self.info.graph_inputs(self.info.scale(lightness))
-        with self.torch.inference_mode(), on_stream(self.torch, self._stream):
+        with self.torch.inference_mode():
             out = (
                 self._replay(inputs)
                 if self.cuda_graphs
