@@ -33,8 +33,10 @@ def shrink(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     fractional footprint (1920 -> 336 columns: 5.7 each) at 6 ms a 1080p frame, single-threaded,
     but whole 2x2 blocks at 0.2 ms; so a plane at least four times the size along both sides is
     halved first, as often as that holds, which shrinks the last step's work. The result differs
-    from one fractional step only by how a footprint's edge pixels are shared (1080p to 336x192:
-    0.3 codes on average, at most 6 on a hard edge) and an 8-bit rounding of the halved plane."""
+    from one fractional step only by how a footprint's edge pixels are shared, and an 8-bit
+    rounding of the halved plane: 1080p frames of dog_path to 336x192 by 0.3 codes on average (the
+    model's a*b* by 0.2, 1.1 at the 99th percentile, below a just-noticeable 2), a fine random
+    texture by 1.2 (1.9 from 4K). Frames under four times the render size (720p) are not halved."""
     while plane.shape[0] >= 4 * size[1] and plane.shape[1] >= 4 * size[0] and not (plane.shape[0] | plane.shape[1]) & 1:
         plane = cv2.resize(plane, (plane.shape[1] // 2, plane.shape[0] // 2), interpolation=cv2.INTER_AREA)
     return cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
