@@ -36,8 +36,8 @@ SIZE = (1920, 1080)
 
 # (name, extra flags of `vidcolor bench`) for each setting timed at 1080p.
 SETTINGS = [
-    ("torch", ["--backend", "torch"]),
-    ("torch+graphs", ["--backend", "torch", "--cuda-graphs"]),
+    ("torch", ["--backend", "torch", "--colour-device", "cpu"]),
+    ("torch+graphs", ["--backend", "torch", "--cuda-graphs", "--colour-device", "cpu"]),
     ("torch+graphs+gpu-colour", ["--backend", "torch", "--cuda-graphs", "--colour-device", "cuda"]),
     (
         "torch+graphs+gpu-colour+nvdec",

@@ -479,3 +479,30 @@ def test_a_run_on_the_torch_backend_matches_onnxruntime(make_video, tmp_path):
     for a, b in zip(runs["onnxruntime"], runs["torch"], strict=True):
         assert np.array_equal(a[:64], b[:64])  # luma untouched by either
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # chroma equal within rounding
+
+
+def test_the_colour_stage_goes_to_the_gpu_with_the_model_where_torch_can_follow(monkeypatch):
+    """`--colour-device auto` (the default): torch on the GPU where the model runs there and torch
+    sees a CUDA device; OpenCV on the CPU otherwise, without importing torch for a CPU run."""
+    import importlib.util
+
+    from vidcolor.torch_colour import colour_device_for
+
+    assert colour_device_for("cpu", "cuda") == "cpu" and colour_device_for("cuda", "cpu") == "cuda"  # as asked
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert colour_device_for("auto", "cpu") == "cpu" and "torch" not in sys.modules
+    fake = types.ModuleType("torch")
+    fake.cuda = types.SimpleNamespace(is_available=lambda: True)
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "torch" else find_spec(name))
+    assert colour_device_for("auto", "cuda") == "cuda"
+    fake.cuda.is_available = lambda: False  # a torch build without CUDA beside onnxruntime-gpu
+    assert colour_device_for("auto", "cuda") == "cpu"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # no torch at all
+    assert colour_device_for("auto", "cuda") == "cpu"
+
+
+def test_a_cpu_run_keeps_the_colour_stage_on_the_cpu_by_default(make_video, tiny_model, tmp_path):
+    stats = colorize(make_video(frames=3), tmp_path / "out.mkv", model=tiny_model, codec="ffv1")
+    assert stats.device == "cpu" and stats.colour_device == "cpu"

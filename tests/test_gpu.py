@@ -122,3 +122,11 @@ def test_colour_on_the_gpu_matches_the_cpu_run(make_video, tmp_path):
     for a, b in zip(runs["cpu"], runs["cuda"], strict=True):
         assert np.array_equal(a[:64], b[:64])
         assert np.abs(a[64:].astype(int) - b[64:].astype(int)).max() <= 2
+
+
+def test_the_colour_stage_follows_the_model_to_the_gpu_by_default(make_video, tmp_path):
+    """`--colour-device auto`: a run with the model on the GPU colours there too, where torch is installed."""
+    pytest.importorskip("torch")
+    src = make_video(frames=4, width=96, height=64)
+    stats = colorize(src, tmp_path / "out.mkv", codec="ffv1", device="cuda")
+    assert stats.device == "cuda" and stats.colour_device == "cuda"

@@ -114,7 +114,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--colour-device",
         choices=COLOUR_DEVICES,
         default=defaults.colour_device,
-        help="where the colour stage runs (default cpu: OpenCV; cuda: torch on the GPU, needs the torch extra)",
+        help="where the colour stage runs: cpu (OpenCV), cuda (torch on the GPU, needs the torch extra), or "
+        "auto (default: cuda where the model runs on the GPU and torch is installed, else cpu)",
     )
     p.add_argument(
         "--decoder",

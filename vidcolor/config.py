@@ -40,7 +40,7 @@ class ColorizeOptions:
     backend: str = "auto"  # model runtime: auto (fastest available), onnxruntime, tensorrt or torch
     decoder: str = "cpu"  # where video is decoded: cpu (FFmpeg, frame threads) or cuda (NVDEC)
     cuda_graphs: bool = False  # torch backend on CUDA: replay the model as a CUDA graph
-    colour_device: str = "cpu"  # where the colour stage runs: cpu (OpenCV) or cuda (torch)
+    colour_device: str = "auto"  # where the colour stage runs: cpu (OpenCV), cuda (torch) or auto (cuda with the model)
     frame_rate: Fraction | None = None  # frames per second of an image-sequence input (None: 24)
     overwrite: bool = False  # replace an existing output (and discard an interrupted run's work)
     resume: bool = False  # continue an interrupted run from its last finished segment

@@ -72,7 +72,7 @@ from .model import file_sha256, read_info
 from .pipeline import StageClock, run_inline, run_threaded
 from .stats import RunStats
 from .temporal import TemporalSmoother
-from .torch_colour import TorchChroma
+from .torch_colour import TorchChroma, colour_device_for
 
 log = logging.getLogger(__name__)
 
@@ -178,13 +178,13 @@ class _Job:
             if model:
                 self.colorizer = load_colorizer(self._runtime_request())
                 self.stats.device, self.stats.backend = self.colorizer.device, self.colorizer.name
-                if options.colour_device != "cpu":
-                    self.chroma_planes = TorchChroma(options.colour_device)
+                self.stats.colour_device = colour_device_for(options.colour_device, self.colorizer.device)
+                if self.stats.colour_device != "cpu":
+                    self.chroma_planes = TorchChroma(self.stats.colour_device)
         except BaseException:
             self.inp.close()
             raise
         set_decode_threads(self.video)
-        self.stats.colour_device = options.colour_device
         self.checkpoint: Checkpoint | None = None
         self.segment: tuple[av.container.OutputContainer, av.video.stream.VideoStream, str] | None = None
         self.segment_frames = 0  # frames in the open segment

@@ -14,6 +14,7 @@ two code values of the OpenCV path, 0.05 on average.
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 
 import numpy as np
@@ -30,7 +31,21 @@ from .colour import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_RGB
 from .errors import ModelError
 from .formats import PlanarFormat
 
-COLOUR_DEVICES = ("cpu", "cuda")  # where the colour stage runs: OpenCV on the CPU, or torch on the GPU
+# Where the colour stage runs: OpenCV on the CPU, torch on the GPU, or `auto`: the GPU where the
+# model runs on one and torch can use it. On an H200 at 1080p the torch stage ran at 199 frames
+# per busy second against OpenCV's 90 on 16 cores, and whole runs were 4-18% faster in three runs (2026-11-30).
+COLOUR_DEVICES = ("auto", "cpu", "cuda")
+
+
+def colour_device_for(requested: str, model_device: str) -> str:
+    """The colour stage's device for `--colour-device requested` when the model runs on `model_device`."""
+    if requested != "auto":
+        return requested
+    if model_device != "cuda" or importlib.util.find_spec("torch") is None:
+        return "cpu"  # torch is not imported for a CPU run: it takes seconds
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @lru_cache(maxsize=32)
