@@ -4,11 +4,12 @@
 
 1. The GPU tests: `pytest -m gpu tests/test_gpu.py` (each backend against the CPU reference, a
    run per backend with bit-exact luma, NVDEC decoding, the colour stage on the GPU, CUDA graphs).
-2. CLIP scaled to 1920x1080 (x264, CRF 12), then `vidcolor bench` on it once per GPU setting:
-   the torch backend alone, with CUDA graphs, with the colour stage on the GPU, with NVDEC
-   decoding, and the other backends (ONNX Runtime's CUDA provider, TensorRT) where installed.
-   Each bench times a plain x264 transcode of the same clip beside it (issue 5's 1080p target:
-   vidcolor at 0.9 of it).
+2. CLIP scaled to 1920x1080 and made black-and-white (x264, CRF 12), then `vidcolor bench` on
+   it once per GPU setting: the torch backend with the colour stage on the CPU, with CUDA graphs,
+   with the colour stage on the GPU, with NVDEC decoding, and the other backends (ONNX Runtime's
+   CUDA provider, TensorRT) where installed. Each bench times a plain x264 transcode of the same
+   clip beside it (issue 5's 1080p target: vidcolor at 0.9 of it), and gives vidcolor's fps end to
+   end and after its first batch (its startup left out).
 3. The model alone at 256 px short side in fp16, batches of 64 (issue 5's target: 2,000 frames/s).
 
 Results go to DIR (default $OUT, else ./gpu-check): env.json, pytest-gpu.txt, bench.jsonl (one
