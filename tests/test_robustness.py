@@ -216,6 +216,31 @@ def test_a_size_change_mid_reel_is_scaled_to_the_reel_in_every_segment(make_vide
     assert len(frames) == 20 and {(f.width, f.height) for f in frames} == {(64, 48)}
 
 
+def test_frames_of_two_sizes_in_one_batch_reach_the_exposure_steadier_in_order(
+    make_video, tiny_model, tmp_path, monkeypatch
+):
+    """A reel whose size changes and changes back within one batch (3 frames, 2 of another size,
+    3 more): the steadier, which follows exposure from one frame to the next, saw the batch grouped
+    by size, the second run of frames before the two between them."""
+    from vidcolor.exposure import ExposureSteadier
+
+    seen = []
+    gains = ExposureSteadier.gains
+
+    def recording(self, lightness):
+        seen.append(lightness.shape)
+        return gains(self, lightness)
+
+    monkeypatch.setattr(ExposureSteadier, "gains", recording)
+    parts = [make_video(".ts", width=w, height=h, frames=n) for w, h, n in ((64, 48, 3), (128, 48, 2), (64, 48, 3))]
+    src = tmp_path / "joined.ts"
+    src.write_bytes(b"".join(part.read_bytes() for part in parts))
+    stats = colorize(src, tmp_path / "out.mp4", model=tiny_model, batch_size=8)
+    assert stats.frames == 8
+    assert [shape[0] for shape in seen] == [3, 2, 3]  # runs of one size, in order
+    assert seen[0][1:] == seen[2][1:] != seen[1][1:]
+
+
 def test_alpha_is_left_out_and_luma_kept(make_video, tiny_model, tmp_path, caplog):
     """12-bit 4:4:4 with an alpha plane (as ProRes 4444 decodes): it went to 10-bit 4:2:0, luma
     rounded, while the stats said luma was exact. The alpha plane is left out, with a warning."""

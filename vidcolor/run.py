@@ -519,10 +519,10 @@ class _Job:
         for batch in batches:
             if batch[0].segment is not None and self.exposure is not None:
                 batch[0].segment.exposure = self.exposure.state()  # a segment starts a batch (decode)
-            groups: dict[tuple, list[FrameItem]] = {}
-            for item in batch:
-                groups.setdefault((item.frame.height, item.frame.width), []).append(item)
-            for (height, width), group in groups.items():
+            # Runs of frames of one size, in order: the exposure steadier follows frames one after
+            # another (a batch of sizes A, B, A grouped by size had shown it the second A before the B).
+            for (height, width), run in itertools.groupby(batch, key=lambda i: (i.frame.height, i.frame.width)):
+                group = list(run)
                 if not group[0].fmt.grey:
                     for item in group:
                         planes = (plane_array(item.frame, i, item.fmt.dtype) for i in range(3))
