@@ -499,6 +499,8 @@ def test_the_colour_stage_goes_to_the_gpu_with_the_model_where_torch_can_follow(
     assert colour_device_for("auto", "cuda") == "cuda"
     fake.cuda.is_available = lambda: False  # a torch build without CUDA beside onnxruntime-gpu
     assert colour_device_for("auto", "cuda") == "cpu"
+    monkeypatch.setitem(sys.modules, "torch", None)  # installed, but its import fails
+    assert colour_device_for("auto", "cuda") == "cpu"
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # no torch at all
     assert colour_device_for("auto", "cuda") == "cpu"
 

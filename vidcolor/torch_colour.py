@@ -15,6 +15,7 @@ two code values of the OpenCV path, 0.05 on average.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from functools import lru_cache
 
 import numpy as np
@@ -31,6 +32,8 @@ from .colour import D65_WHITE, LAB_EPSILON, LAB_KAPPA, XYZ_TO_RGB
 from .errors import ModelError
 from .formats import PlanarFormat
 
+log = logging.getLogger(__name__)
+
 # Where the colour stage runs: OpenCV on the CPU, torch on the GPU, or `auto`: the GPU where the
 # model runs on one and torch can use it. On an H200 at 1080p the torch stage ran at 199 frames
 # per busy second against OpenCV's 90 on 16 cores, and whole runs were 4-18% faster in three runs (2026-11-30).
@@ -43,8 +46,11 @@ def colour_device_for(requested: str, model_device: str) -> str:
         return requested
     if model_device != "cuda" or importlib.util.find_spec("torch") is None:
         return "cpu"  # torch is not imported for a CPU run: it takes seconds
-    import torch
-
+    try:
+        import torch
+    except (ImportError, OSError) as e:  # a broken torch beside a model that does not need it
+        log.warning("the colour stage runs on the CPU: torch is installed but does not load (%s)", e)
+        return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
