@@ -1,7 +1,7 @@
 """Where a run's time goes: each stage's cost per frame with the stages run one after another in
 one thread (no stage waits for a core another holds), beside the same run in threads.
 
-    python benchmarks/stage_costs.py CLIP [--frames N] [vidcolor's run options: --device cuda ...]
+    python benchmarks/stage_costs.py CLIP [vidcolor's run options: --device cuda ...]
 
 For each of `inline` and `threaded`: frames/s, each stage's busy milliseconds per frame, and how
 many cores the process kept busy (CPU seconds over wall seconds). The README's per-frame 1080p
@@ -48,7 +48,7 @@ def main() -> None:
     args = p.parse_args()
     options = options_from_args(args)
     with tempfile.TemporaryDirectory(prefix="vidcolor-stages-") as tmp:
-        out = Path(tmp) / f"out{args.clip.suffix if args.clip.suffix in ('.mp4', '.mkv', '.mov') else '.mkv'}"
+        out = Path(tmp) / "out.mkv"  # x264 as into .mp4, and Matroska holds any input's sound as it is
         # The first run also pays the one-time costs (CUDA, cuDNN's choices): compare steady_fps.
         for threaded in (True, False):
             print(json.dumps(stage_costs(args.clip, options, threaded, out)), flush=True)
