@@ -96,6 +96,25 @@ def test_torch_backend_matches_onnxruntime():
     assert np.abs(half - expected).max() < 1.0
 
 
+def test_onnxruntime_io_binding_gives_what_a_plain_run_gives(monkeypatch):
+    """The CUDA and TensorRT providers run through IO binding, which this machine cannot reach on a
+    GPU; the same calls bound to the CPU check every input (L and the temperature) and the output
+    are bound by their names and the output comes back whole."""
+    lightness = probe_lightness(3, 64, 96)
+    colorizer = OnnxColorizer(DEFAULT_MODEL)
+    assert colorizer.binding_device is None  # the CPU provider: a plain run
+    expected = colorizer.run(lightness)
+    colorizer.binding_device = "cpu"
+
+    def no_plain_run(*args, **kwargs):
+        raise AssertionError("a bound colorizer must not call session.run")
+
+    monkeypatch.setattr(colorizer.session, "run", no_plain_run)
+    got = colorizer.run(lightness)
+    assert got.shape == expected.shape and got.shape[0] == 3
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
 def test_torch_backend_refuses_an_operator_it_cannot_run(tiny_model):
     from vidcolor.torch_runtime import TorchColorizer
 

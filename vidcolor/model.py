@@ -201,16 +201,18 @@ class OnnxColorizer(Colorizer):
         self.provider = self.session.get_providers()[0]
         self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
         self.backend = "onnxruntime"
+        # Where the output is bound with IO binding; None: a plain session.run (the CPU provider).
+        self.binding_device: str | None = None if self.device == "cpu" else "cuda"
 
     def run(self, lightness: np.ndarray) -> np.ndarray:
         """L (N, H, W) -> the graph's output (N, C, h, w)."""
         feeds = self.info.graph_inputs(self.info.scale(lightness))
-        if self.device == "cpu":
+        if self.binding_device is None:
             return self.session.run([self.info.output_name], feeds)[0]
         binding = self.session.io_binding()
         for name, value in feeds.items():
             binding.bind_cpu_input(name, value)  # copied to the device once, by ORT
-        binding.bind_output(self.info.output_name, "cuda")  # allocated on the device by ORT
+        binding.bind_output(self.info.output_name, self.binding_device)  # allocated there by ORT
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
