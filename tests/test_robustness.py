@@ -158,6 +158,8 @@ def test_odd_sized_420_into_x264_keeps_its_geometry_as_444(make_video, tiny_mode
     "codec,suffix,order",
     [
         ("libx264", ".mp4", "tff"),
+        ("libx264", ".mp4", "bff"),  # read back as top first until 2026-11-30 (x264 started top first)
+        ("libx264", ".mov", "bff"),
         ("ffv1", ".mkv", "tff"),
         ("ffv1", ".mkv", "bff"),
         ("prores_ks", ".mov", "tff"),
@@ -291,9 +293,8 @@ def test_raw_dv_keeps_its_rate_pixel_aspect_and_timecode(make_video, tiny_model,
         if suffix == ".mov":
             assert video.metadata.get("timecode") == "00:00:00:00"
         # DV is interlaced, bottom field first, though its stream does not say so: it was coded
-        # and labelled as progressive. (FFmpeg labels interlaced H.264 in MOV top first: not checked.)
-        if codec != "libx264":
-            assert video.codec_context.field_order == 3
+        # and labelled as progressive.
+        assert video.codec_context.field_order == 3
         assert all(frame.interlaced_frame for frame in c.decode(video=0))
 
 

@@ -21,6 +21,7 @@ from .media import copy_video_metadata, frame_rate, header_written
 
 # AVFieldOrder values of interlaced video (top or bottom field first, coded and displayed).
 INTERLACED_FIELD_ORDERS = (2, 3, 4, 5)
+BOTTOM_FIRST_FIELD_ORDERS = (3, 5)  # AVFieldOrder: AV_FIELD_BB, AV_FIELD_BT (bottom coded first)
 FIELD_CODING_ENCODERS = ("libx264", "mpeg2video", "prores_ks")
 
 
@@ -220,6 +221,12 @@ def field_coding(
     interlaced, field_order = input_fields(source, first)
     if interlaced and codec in FIELD_CODING_ENCODERS and "+ildct" not in options.get("flags", ""):
         options = {**options, "flags": options.get("flags", "") + "+ildct+ilme"}
+    if interlaced and codec == "libx264" and field_order in BOTTOM_FIRST_FIELD_ORDERS:
+        # x264 starts top field first and takes the first frame's order only after its stream header
+        # is written: the pictures came out bottom first, but MP4 and MOV read the stream as top first.
+        params = options.get("x264-params")
+        if "bff=1" not in (params or "").split(":"):
+            options = {**options, "x264-params": f"{params}:bff=1" if params else "bff=1"}
     return options, field_order
 
 
