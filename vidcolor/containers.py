@@ -222,8 +222,8 @@ def field_coding(
     if interlaced and codec in FIELD_CODING_ENCODERS and "+ildct" not in options.get("flags", ""):
         options = {**options, "flags": options.get("flags", "") + "+ildct+ilme"}
     if interlaced and codec == "libx264" and field_order in BOTTOM_FIRST_FIELD_ORDERS:
-        # x264 starts top field first and takes the first frame's order only after its stream header
-        # is written: the pictures came out bottom first, but MP4 and MOV read the stream as top first.
+        # Told by the frames alone, x264 coded the pictures bottom first, but MP4 and MOV read the
+        # stream back as top first, x264's default (ffmpeg needs `-x264-params bff=1` the same way).
         params = options.get("x264-params")
         if "bff=1" not in (params or "").split(":"):
             options = {**options, "x264-params": f"{params}:bff=1" if params else "bff=1"}
