@@ -239,6 +239,14 @@ def test_hue_agreement():
     assert hue_agreement(reference, reference) > 0.99
     assert hue_agreement(lab_to_rgb(opposite), reference) < -0.9  # gamut clipping bends the hue a little
     assert abs(hue_agreement(lab_to_rgb(grey), reference)) < 0.1
+    # Grey to the eye, whatever the direction of its rounding: under one unit of ab counts as grey ...
+    faint = lab.copy()
+    faint[..., 1:] *= 0.4 / 50
+    assert hue_agreement(lab_to_rgb(faint), reference) == 0
+    # ... and a pale colour of the right hue agrees.
+    pale = lab.copy()
+    pale[..., 1:] *= 3 / 50
+    assert hue_agreement(lab_to_rgb(pale), reference) > 0.9
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160), (1921, 1081)])

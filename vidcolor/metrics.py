@@ -43,11 +43,15 @@ def colorfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
-def hue_agreement(candidate: np.ndarray, reference: np.ndarray, min_chroma: float = 15.0) -> float:
+def hue_agreement(
+    candidate: np.ndarray, reference: np.ndarray, min_chroma: float = 15.0, grey_chroma: float = 1.0
+) -> float:
     """Mean cosine between candidate and reference ab over the reference's coloured pixels.
 
     1: every strongly coloured pixel got the right hue; 0: unrelated or grey; -1: opposite hues.
-    Pixels whose reference chroma |ab| is under `min_chroma` (near-grey) are not counted.
+    Pixels whose reference chroma |ab| is under `min_chroma` (near-grey) are not counted. A
+    candidate pixel with under `grey_chroma` (about a just-noticeable difference) is grey and
+    scores 0: the direction of a few thousandths of a unit of ab is rounding, not a hue.
     """
     from .colour import rgb_to_lab
 
@@ -57,5 +61,6 @@ def hue_agreement(candidate: np.ndarray, reference: np.ndarray, min_chroma: floa
     vivid = norm_r > min_chroma
     if not vivid.any():
         return float("nan")
-    cosine = (ab_c[vivid] * ab_r[vivid]).sum(1) / (norm_r[vivid] * np.linalg.norm(ab_c[vivid], axis=1) + 1e-6)
-    return float(cosine.mean())
+    norm_c = np.linalg.norm(ab_c[vivid], axis=1)
+    cosine = (ab_c[vivid] * ab_r[vivid]).sum(1) / (norm_r[vivid] * np.maximum(norm_c, grey_chroma))
+    return float(np.where(norm_c < grey_chroma, 0.0, cosine).mean())
