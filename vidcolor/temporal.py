@@ -173,8 +173,10 @@ def _flat(lightness: np.ndarray) -> np.ndarray:
     """(h2, w2) bool: where L changes by less than FLAT_GRADIENT per pixel, averaged over 5x5."""
     gx = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)  # the 3x3 Sobel kernel sums to 8
     gy = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
-    return cv2.blur(cv2.magnitude(gx, gy), FLAT_WINDOW) < FLAT_GRADIENT
+    return cv2.blur(np.hypot(gx, gy), FLAT_WINDOW) < FLAT_GRADIENT
 
 
 def _norm(ab: np.ndarray) -> np.ndarray:
-    return cv2.magnitude(np.ascontiguousarray(ab[..., 0]), np.ascontiguousarray(ab[..., 1]))
+    # Not cv2.magnitude: its last bit depends on where its output lands in memory (OpenCV 4.12 and
+    # 5.0 on x86_64), so the same frames could come out one code apart from one run to the next.
+    return np.hypot(ab[..., 0], ab[..., 1])
