@@ -17,6 +17,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from vidcolor.formats import planar_format, plane_array
 from vidcolor.model import METADATA_KEY
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -223,6 +224,12 @@ def write_tiny_model(path: Path, head: str = "classification") -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+def picture(frame: av.VideoFrame, plane: int = 0) -> np.ndarray:
+    """A copy of one plane's picture: without the padding at the end of its lines, which holds
+    whatever memory held (compare these, not the planes' buffers)."""
+    return plane_array(frame, plane, planar_format(frame.format.name).dtype).copy()
 
 
 def read_video(path: Path):

@@ -7,7 +7,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import packets_of, read_video, record_model_inputs, run_cli
+from conftest import packets_of, picture, read_video, record_model_inputs, run_cli
 
 from vidcolor import ColorizeOptions, colorize
 from vidcolor.errors import EncodeError, OutputError, VidcolorError
@@ -15,8 +15,7 @@ from vidcolor.formats import planar_format, plane_array
 
 
 def _luma(frame: av.VideoFrame) -> np.ndarray:
-    fmt = planar_format(frame.format.name)
-    return plane_array(frame, 0, fmt.dtype).copy()
+    return picture(frame, 0)
 
 
 def _chroma_spread(frame: av.VideoFrame) -> float:
@@ -660,7 +659,7 @@ def test_threaded_equals_inline(make_video, tiny_model, tmp_path):
     assert len(fa) == len(fb) == 17
     for x, y in zip(fa, fb):
         for i in range(3):
-            assert bytes(x.planes[i]) == bytes(y.planes[i])
+            assert np.array_equal(picture(x, i), picture(y, i))
 
 
 def test_stats(make_video, tiny_model, tmp_path):

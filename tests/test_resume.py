@@ -9,12 +9,11 @@ import time
 
 import numpy as np
 import pytest
-from conftest import packets_of, read_video, run_cli
+from conftest import packets_of, picture, read_video, run_cli
 
 from vidcolor import colorize
 from vidcolor.checkpoint import MANIFEST, work_dir
 from vidcolor.errors import OutputError
-from vidcolor.formats import planar_format, plane_array
 
 # Keyframes every 10 frames at 25 fps and a segment every 0.5 s: segments start at frames 13, 26,
 # 39 and 52, none of them a keyframe, so a resumed run decodes from the keyframe before.
@@ -50,14 +49,9 @@ def _edit_manifest(out, edit) -> None:
 
 
 def _frames(path):
-    """(pts, planes) of every frame, each plane only its picture: a plane's buffer also holds the
-    padding at the end of each line, which the decoder need not write."""
+    """(pts, planes) of every frame, each plane's picture (`conftest.picture`)."""
     frames, _ = read_video(path)
-    return [(f.pts, [_picture(f, i) for i in range(len(f.planes))]) for f in frames]
-
-
-def _picture(frame, plane: int) -> np.ndarray:
-    return plane_array(frame, plane, planar_format(frame.format.name).dtype).copy()
+    return [(f.pts, [picture(f, i) for i in range(len(f.planes))]) for f in frames]
 
 
 def _same_video(a, b) -> None:
