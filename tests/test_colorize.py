@@ -14,10 +14,6 @@ from vidcolor.errors import EncodeError, OutputError, VidcolorError
 from vidcolor.formats import planar_format, plane_array
 
 
-def _luma(frame: av.VideoFrame) -> np.ndarray:
-    return picture(frame, 0)
-
-
 def _chroma_spread(frame: av.VideoFrame) -> float:
     fmt = planar_format(frame.format.name)
     mid = 1 << (fmt.depth - 1)
@@ -69,7 +65,7 @@ def test_avi_holds_one_slot_per_frame_across_segments(make_video, tiny_model, tm
     assert len(after) == 30
     if codec == "ffv1":  # (FFmpeg guesses an h264 frame's time in AVI from its decode order)
         assert _timestamps(after) == _timestamps(before)
-        assert all(np.array_equal(_luma(a), _luma(b)) for a, b in zip(after, before))
+        assert all(np.array_equal(picture(a), picture(b)) for a, b in zip(after, before))
     assert np.all(np.diff([f.pts for f in after]) == 1)
     assert [p[0] for p in packets_of(dst, "audio")[0]] == [p[0] for p in packets_of(src, "audio")[0]]
 
@@ -106,7 +102,7 @@ def test_luma_bit_exact_with_ffv1(make_video, tiny_model, tmp_path, pix_fmt, wid
     assert after[0].format.name == pix_fmt
     assert (after[0].width, after[0].height) == (width, height)
     for a, b in zip(before, after, strict=True):
-        assert np.array_equal(_luma(a), _luma(b))
+        assert np.array_equal(picture(a), picture(b))
 
 
 def test_a_pixel_format_asked_for_is_written(make_video, tiny_model, tmp_path):
@@ -120,8 +116,8 @@ def test_a_pixel_format_asked_for_is_written(make_video, tiny_model, tmp_path):
     after, _ = read_video(dst)
     assert stats.pixel_format == "yuv420p" and after[0].format.name == "yuv420p" and not stats.luma_exact
     for a, b in zip(before, after, strict=True):
-        expected = np.minimum((_luma(a).astype(np.int64) + 2) >> 2, 255)
-        assert np.array_equal(_luma(b), expected)
+        expected = np.minimum((picture(a).astype(np.int64) + 2) >> 2, 255)
+        assert np.array_equal(picture(b), expected)
     assert _chroma_spread(after[0]) > 5
     # What the encoder does not write is one line before any frame is written; so is a name that is not Y'CbCr.
     result = run_cli(str(src), str(tmp_path / "no.mp4"), "--codec", "mpeg4", "--pix-fmt", "yuv422p", "-q")
@@ -141,7 +137,7 @@ def test_grey_in_colour_out(make_video, tiny_model, tmp_path):
     assert _chroma_spread(after[0]) > 5
 
 
-def test_saturation_scales_the_colour_and_keeps_the_luma(make_video, tiny_model, tmp_path):
+def test_saturation_scales_the_colour_and_keeps_thepicture(make_video, tiny_model, tmp_path):
     src = make_video(suffix=".mkv", codec="ffv1", frames=4)
     spreads = {}
     for saturation in (0.0, 0.5, 1.0):
@@ -239,7 +235,7 @@ def test_encoders_without_a_crf_keep_the_picture(make_video, tiny_model, tmp_pat
     colorize(src, dst, model=tiny_model, codec=codec)
     before, _ = read_video(src)
     after, _ = read_video(dst)
-    error = np.mean([np.mean((_luma(a).astype(float) - _luma(b)) ** 2) for a, b in zip(before, after, strict=True)])
+    error = np.mean([np.mean((picture(a).astype(float) - picture(b)) ** 2) for a, b in zip(before, after, strict=True)])
     assert 10 * np.log10(255**2 / error) > 32  # before: 14-25 dB; x264 at CRF 18 (the default): 34.6 dB
 
 
@@ -442,14 +438,14 @@ def test_a_codec_the_container_cannot_hold_is_named(make_video, tiny_model, tmp_
     assert not dst.exists()
 
 
-def test_grey_pixel_format_gains_chroma_and_keeps_luma(make_video, tiny_model, tmp_path):
+def test_grey_pixel_format_gains_chroma_and_keepspicture(make_video, tiny_model, tmp_path):
     src = make_video(suffix=".mkv", codec="ffv1", pix_fmt="gray", frames=3)
     dst = tmp_path / "out.mkv"
     colorize(src, dst, model=tiny_model, codec="ffv1")
     before, _ = read_video(src)
     after, _ = read_video(dst)
     assert after[0].format.name == "yuv420p"
-    assert np.array_equal(_luma(before[1]), _luma(after[1]))
+    assert np.array_equal(picture(before[1]), picture(after[1]))
     assert _chroma_spread(after[0]) > 5
 
 
@@ -460,8 +456,8 @@ def test_full_range_not_crushed(make_video, tiny_model, tmp_path):
     before, _ = read_video(src)
     after, _ = read_video(dst)
     assert after[0].color_range == 2
-    assert np.array_equal(_luma(before[0]), _luma(after[0]))
-    assert _luma(after[0]).max() > 235 and _luma(after[0]).min() < 16
+    assert np.array_equal(picture(before[0]), picture(after[0]))
+    assert picture(after[0]).max() > 235 and picture(after[0]).min() < 16
 
 
 def test_colour_metadata_and_rotation_kept(make_video, tiny_model, tmp_path):
@@ -685,7 +681,7 @@ def test_stream_order_kept(make_video, tiny_model, tmp_path):
         assert [s.type for s in a.streams] == [s.type for s in b.streams] == ["video", "audio", "subtitle"]
 
 
-def test_full_range_mjpeg_keeps_range_and_luma(make_video, tiny_model, tmp_path):
+def test_full_range_mjpeg_keeps_range_andpicture(make_video, tiny_model, tmp_path):
     src = make_video(suffix=".mkv", codec="mjpeg", pix_fmt="yuvj420p", color_range=2, frames=3)
     dst = tmp_path / "out.mkv"
     stats = colorize(src, dst, model=tiny_model, codec="ffv1")
@@ -693,7 +689,7 @@ def test_full_range_mjpeg_keeps_range_and_luma(make_video, tiny_model, tmp_path)
     after, _ = read_video(dst)
     assert before[0].format.name == "yuvj420p"
     assert stats.pixel_format == "yuv420p" and after[0].color_range == 2
-    assert np.array_equal(_luma(before[2]), _luma(after[2]))
+    assert np.array_equal(picture(before[2]), picture(after[2]))
 
 
 def _tinted_video(path, cb: int, cr: int, frames: int = 6, coloured: range = range(0)):
