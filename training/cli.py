@@ -8,8 +8,22 @@ import shlex
 import sys
 from pathlib import Path
 
+from .mobilenet import DEFAULT_TFLITE
 from .model import ModelDims
 from .train import TrainOptions, summary_json, train
+
+
+def _ints(count: int):
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+        if len(values) != count or min(values) < 1:
+            raise argparse.ArgumentTypeError(f"{count} positive integers, not {text!r}")
+        return values
+
+    return parse
 
 
 def _four_ints(text: str) -> tuple[int, ...]:
@@ -65,14 +79,44 @@ def main(argv: list[str] | None = None) -> int:
         default=ModelDims.blocks,
         help="residual blocks at each of those levels (default %(default)s)",
     )
+    parser.add_argument(
+        "--arch",
+        choices=["unet", "mobilenet"],
+        default="unet",
+        help="unet: the network from scratch; mobilenet: an ImageNet MobileNetV2 encoder (see --pretrained)",
+    )
+    parser.add_argument(
+        "--pretrained",
+        type=Path,
+        default=DEFAULT_TFLITE,
+        help="the MobileNetV2 TFLite file for --arch mobilenet (default %(default)s)",
+    )
+    parser.add_argument(
+        "--decoder-widths",
+        type=_ints(3),
+        default=(96, 48, 32),
+        help="--arch mobilenet: decoder channels at 1/16, 1/8, 1/4 (default %(default)s)",
+    )
+    parser.add_argument("--freeze-steps", type=int, default=0, help="steps with the pretrained encoder frozen")
+    parser.add_argument(
+        "--encoder-lr", type=float, default=TrainOptions.encoder_lr, help="encoder learning rate as a share of --lr"
+    )
+    parser.add_argument(
+        "--hints", action="store_true", help="train with colour-hint inputs (ab + mask beside L, --arch mobilenet)"
+    )
     parser.add_argument("--summary-json", type=Path, help="write losses and timings here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for folder in args.data:
         if not folder.is_dir():
             parser.error(f"--data {folder}: no such folder")
-    if args.steps < 1 or args.batch_size < 1 or args.crop % 16:
-        parser.error("--steps and --batch-size must be positive and --crop a multiple of 16")
+    multiple = 32 if args.arch == "mobilenet" else 16
+    if args.steps < 1 or args.batch_size < 1 or args.crop % multiple:
+        parser.error(f"--steps and --batch-size must be positive and --crop a multiple of {multiple}")
+    if args.hints and args.arch != "mobilenet":
+        parser.error("--hints needs --arch mobilenet")
+    if args.arch == "mobilenet" and not args.pretrained.is_file():
+        parser.error(f"--pretrained {args.pretrained}: no such file")
     if min(args.widths) < 1:
         parser.error("--widths must all be positive")
     if not 0 < args.rebalance <= 1:
@@ -98,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         threads=args.threads,
         command=shlex.join(["vidcolor-train", *argv]),
-        dims=ModelDims(widths=args.widths, blocks=args.blocks),
+        pretrained=args.pretrained if args.arch == "mobilenet" else None,
+        freeze_steps=args.freeze_steps,
+        encoder_lr=args.encoder_lr,
+        dims=ModelDims(widths=args.widths, blocks=args.blocks)
+        if args.arch == "unet"
+        else ModelDims(widths=args.decoder_widths, arch="mobilenet", hints=args.hints),
     )
     summary = train(options)
     if args.summary_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,7 @@ from vidcolor.colour import LUMA_COEFFICIENTS, luma_to_lightness, rgb_to_lab, rg
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-CACHE_SHORT_SIDE = 192  # px: photos are kept in memory at this short side
+CACHE_SHORT_SIDE = 256  # px: photos are kept in memory at this short side (crops up to 256)
 MIN_SATURATION = 2.0  # mean |ab| under this: a greyscale photo, skipped
 
 
@@ -26,9 +27,19 @@ def find_photos(folders: list[Path]) -> list[Path]:
     return paths
 
 
+def split_key(path: Path) -> str:
+    """What the split hashes: the file name (issue 3's split of the first 1,798 photos), and for the
+    sources added later, under a folder named `more`, the source folder too (their files are
+    numbered 000000.jpg, ... in every source, and each must land on its own side)."""
+    parts = path.parts
+    if "more" in parts[:-2]:
+        return f"{parts[-2]}/{parts[-1]}"
+    return path.name
+
+
 def is_validation(path: Path, fraction: float) -> bool:
     """Stable split: the same photo lands on the same side whatever else is in the folder."""
-    digest = hashlib.sha1(path.name.encode()).digest()
+    digest = hashlib.sha1(split_key(path).encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
 
@@ -44,10 +55,29 @@ def load_rgb(path: Path, short_side: int = CACHE_SHORT_SIDE) -> np.ndarray | Non
     return cv2.cvtColor(cv2.resize(bgr, size, interpolation=interpolation), cv2.COLOR_BGR2RGB)
 
 
+# How often a photo is drawn, by a folder on its path: archival film shows people, faces, crowds
+# and streets most, and the photo sources have least of them, so those folders count double.
+SOURCE_WEIGHTS = {
+    "facemask_nomask": 2.0,  # faces
+    "coco128_lightly": 2.0,  # people, streets, interiors
+    "camvid": 2.0,  # streets, pedestrians
+    "urban100": 2.0,  # buildings, city
+}
+
+
+def source_weight(path: Path) -> float:
+    return max([SOURCE_WEIGHTS.get(part, 1.0) for part in path.parts] or [1.0])
+
+
 @dataclass
 class PhotoSet:
     images: list[np.ndarray]  # uint8 RGB, short side CACHE_SHORT_SIDE
     paths: list[Path]
+
+    @cached_property
+    def draw_probabilities(self) -> np.ndarray:
+        weights = np.array([source_weight(p) for p in self.paths])
+        return weights / weights.sum()
 
     @classmethod
     def load(cls, paths: list[Path]) -> PhotoSet:
@@ -73,7 +103,7 @@ class PhotoSet:
         the target colour stays the photo's own.
         """
         rgbs = []
-        for i in rng.integers(len(self.images), size=batch):
+        for i in rng.choice(len(self.images), size=batch, p=self.draw_probabilities):
             image = self.images[i]
             # Scale augmentation: crop a window of 1x to 1.5x the crop size and resize it down.
             window = min(int(crop * rng.uniform(1.0, 1.5)), *image.shape[:2])
@@ -135,6 +165,31 @@ def spectral_luma(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     kr, kb = LUMA_COEFFICIENTS["bt709"]
     weights = (1 - share) * np.array([kr, 1 - kr - kb, kb]) + share * other
     return np.einsum("nhwc,nc->nhw", rgb, weights.astype(np.float32))
+
+
+# Colour hints for training (Zhang et al. 2017): how many points a photo gets is geometric with
+# this success probability, after a coin that gives none at all with HINT_NONE; each is a square
+# patch of 1 to HINT_PATCH px whose mean true ab the point carries.
+HINT_NONE = 0.5
+HINT_GEOMETRIC_P = 1 / 8
+HINT_PATCH = 9
+HINT_MAX_POINTS = 64
+
+
+def sample_hints(ab: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """True ab (N, 2, H, W) -> a hint plane (N, 3, H, W): a / scale, b / scale, mask."""
+    n, _, h, w = ab.shape
+    hints = np.zeros((n, 3, h, w), np.float32)
+    for i in range(n):
+        if rng.random() < HINT_NONE:
+            continue
+        for _ in range(min(int(rng.geometric(HINT_GEOMETRIC_P)), HINT_MAX_POINTS)):
+            size = int(rng.integers(1, HINT_PATCH + 1))
+            y, x = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
+            mean = ab[i, :, y : y + size, x : x + size].mean(axis=(1, 2))
+            hints[i, :2, y : y + size, x : x + size] = (mean / scale)[:, None, None]
+            hints[i, 2, y : y + size, x : x + size] = 1.0
+    return hints
 
 
 def lab_pair(

@@ -14,7 +14,10 @@ from vidcolor.errors import ModelError
 from vidcolor.model import METADATA_KEY, OnnxColorizer, probe_lightness
 
 from .losses import annealed_mean
-from .model import AB_SCALE, L_SCALE, L_SHIFT, OUTPUT_STRIDE, SIZE_MULTIPLE, ColorUNet
+from .model import AB_SCALE, HINT_SCALE, L_SCALE, L_SHIFT, OUTPUT_STRIDE, SIZE_MULTIPLE, ColorUNet
+
+HINT_INPUT = "hints"  # graph input of the hint plane (N, 3, H, W), for models trained with hints
+MOBILENET_SIZE_MULTIPLE = 32  # the MobileNetV2 encoder downsamples to 1/32
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +50,16 @@ def contract(
         "ab_scale": AB_SCALE,
         "head": dims.head,
         "output_stride": OUTPUT_STRIDE,
-        "size_multiple": SIZE_MULTIPLE,
+        "size_multiple": MOBILENET_SIZE_MULTIPLE if dims.arch == "mobilenet" else SIZE_MULTIPLE,
         "render_size": render_size,
         "chroma_gain": chroma_gain,
         "dims": dims.to_dict(),
         "training": info,
     }
+    if dims.hints:
+        # (N, 3, H, W) at the input's size: a / hint_scale, b / hint_scale, mask; zeros = no hints
+        meta["hint_input"] = HINT_INPUT
+        meta["hint_scale"] = HINT_SCALE
     if dims.head == "classification":
         meta["ab_bins"] = np.round(bins, 3).tolist()
         meta["temperature"] = temperature
@@ -132,16 +139,20 @@ def apply_chroma_gain(proto: onnx.ModelProto, meta: dict, gain: float) -> None:
 
 def export_onnx(model: ColorUNet, path: Path, meta: dict) -> None:
     model = model.eval().float()
-    example = torch.zeros(1, 1, 64, 96)
+    examples = (torch.zeros(1, 1, 64, 96),)
+    names = [meta["input"]]
+    if meta.get("hint_input"):
+        examples += (torch.zeros(1, 3, 64, 96),)
+        names.append(meta["hint_input"])
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
         model,
-        (example,),
+        examples,
         str(path),
-        input_names=[meta["input"]],
+        input_names=names,
         output_names=[RAW_OUTPUT],
         dynamic_axes={
-            meta["input"]: {0: "batch", 2: "height", 3: "width"},
+            **{name: {0: "batch", 2: "height", 3: "width"} for name in names},
             RAW_OUTPUT: {0: "batch", 2: "out_height", 3: "out_width"},
         },
         opset_version=OPSET,
@@ -166,17 +177,34 @@ def check_parity(model: ColorUNet, path: Path, seed: int = 0) -> float:
     colorizer = OnnxColorizer(path)
     model = model.eval().float()
     worst = 0.0
-    for i, (batch, height, width) in enumerate([(1, 64, 64), (3, 128, 224), (2, 256, 448)]):
-        lightness = probe_lightness(batch, height, width, seed + i)
-        with torch.no_grad():
-            raw = model(torch.from_numpy(lightness[:, None]) / L_SCALE - L_SHIFT)
-        expected = decode_raw(raw, colorizer.info).permute(0, 2, 3, 1).numpy()
-        got = colorizer.predict_ab(lightness)
-        worst = max(worst, float(np.abs(got - expected).max()))
+    info = colorizer.info
+    shapes = [(1, 64, 64), (3, 128, 224), (2, 256, 448)]
+    for i, ((batch, height, width), hinted) in enumerate([(s, False) for s in shapes] + [(shapes[2], True)]):
+        if not hinted or info.hint_input:
+            lightness = probe_lightness(batch, height, width, seed + i)
+            hints = probe_hints(batch, height, width, seed + i) if hinted else None
+            extra = () if hints is None else (torch.from_numpy(hints),)
+            with torch.no_grad():
+                raw = model(torch.from_numpy(lightness[:, None]) / L_SCALE - L_SHIFT, *extra)
+            expected = decode_raw(raw, info).permute(0, 2, 3, 1).numpy()
+            got = colorizer.predict_ab(lightness, hints)
+            worst = max(worst, float(np.abs(got - expected).max()))
     if not worst <= PARITY_TOLERANCE_AB:
         raise ModelError(f"ONNX export differs from PyTorch by {worst:.4f} ab (tolerance {PARITY_TOLERANCE_AB})")
     log.info("ONNX parity with PyTorch: max |delta ab| = %.5f (tolerance %g)", worst, PARITY_TOLERANCE_AB)
     return worst
+
+
+def probe_hints(batch: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A hint plane (batch, 3, height, width) with a few random 3x3 hints, for parity checks."""
+    rng = np.random.default_rng(seed)
+    hints = np.zeros((batch, 3, height, width), np.float32)
+    for i in range(batch):
+        for _ in range(8):
+            y, x = rng.integers(height - 3), rng.integers(width - 3)
+            hints[i, :2, y : y + 3, x : x + 3] = rng.uniform(-0.6, 0.6, (2, 1, 1))
+            hints[i, 2, y : y + 3, x : x + 3] = 1
+    return hints
 
 
 def _load(src: Path) -> tuple[onnx.ModelProto, dict, dict]:

@@ -7,6 +7,7 @@ runtime brings it to the output's chroma resolution, guided by the full-resoluti
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,8 @@ class ModelDims:
     blocks: tuple[int, ...] = (0, 1, 2, 2)  # residual blocks at each of those levels
     head: str = "classification"  # "classification" (logits over ab bins) or "regression" (ab)
     num_bins: int = 0  # ab bins for the classification head
+    arch: str = "unet"  # "unet": ColorUNet, from scratch; "mobilenet": MobileColorNet, pretrained encoder
+    hints: bool = False  # the network takes a hint plane beside L (MobileColorNet only)
 
     @property
     def out_channels(self) -> int:
@@ -92,3 +95,105 @@ class ColorUNet(nn.Module):
             x = conv(torch.cat([x, skip], dim=1))
         x = self.refine(x)
         return self.head(x)
+
+
+# Hint inputs (issue 28): the network may take, beside L, a (N, 3, H, W) plane of colour hints:
+# a / HINT_SCALE, b / HINT_SCALE and a mask (1 where a hint is given, 0 elsewhere). All zero: no hints.
+HINT_SCALE = 110.0
+HINT_CHANNELS = 3
+
+
+class _Up(nn.Module):
+    """Decoder level: upsample to the skip's size, concatenate, `convs` 3x3 convolutions."""
+
+    def __init__(self, cin: int, cskip: int, cout: int, convs: int = 2):
+        super().__init__()
+        self.conv = nn.Sequential(_conv(cin + cskip, cout), *[_conv(cout, cout) for _ in range(convs - 1)])
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.conv(torch.cat([x, skip], dim=1))
+
+
+class MobileColorNet(nn.Module):
+    """The pretrained generator: an ImageNet MobileNetV2 encoder (features[0..17], to 1/32) and a
+    U-Net decoder with skips from its stages at 1/16, 1/8 and 1/4, out at 1/4 like ColorUNet.
+
+    The encoder's first convolution takes one channel, L: its RGB filters summed (the photo in grey
+    is R = G = B, so the pretrained features start where they were). With `dims.hints`, the
+    network also takes the hint plane (HINT_CHANNELS): a zero-initialised convolution adds it to
+    the first features, and the decoder sees it again at 1/4, so a model fine-tuned with hints
+    starts out exactly as the one without.
+    """
+
+    def __init__(self, dims: ModelDims):
+        super().__init__()
+        from .mobilenet import SKIP_LAYERS, MobileNetV2
+
+        self.dims = dims
+        self.encoder = MobileNetV2(depth=SKIP_LAYERS[-1] + 1, classifier=False)
+        self.skip_layers = SKIP_LAYERS
+        stem = self.encoder.features[0].conv
+        grey = nn.Conv2d(1, stem.out_channels, 3, 2, 0, bias=True)
+        self.encoder.features[0].conv = grey
+        w = dims.widths  # decoder channels at 1/16, 1/8, 1/4
+        self.context = nn.Sequential(nn.Linear(320, 320), nn.ReLU(inplace=True), nn.Linear(320, 320))
+        self.up = nn.ModuleList([_Up(320, 96, w[0]), _Up(w[0], 32, w[1]), _Up(w[1], 24 + self.hint_channels, w[2], convs=1)])
+        self.head = nn.Conv2d(w[2], dims.out_channels, 1)
+        if dims.hints:
+            self.hint_stem = nn.Conv2d(HINT_CHANNELS, stem.out_channels, 3, 2, 0)
+            nn.init.zeros_(self.hint_stem.weight)
+            nn.init.zeros_(self.hint_stem.bias)
+
+    @property
+    def hint_channels(self) -> int:
+        return HINT_CHANNELS if self.dims.hints else 0
+
+    def load_pretrained(self, tflite: Path) -> None:
+        """The encoder's weights from the TFLite file, the first convolution summed over RGB."""
+        from .mobilenet import MobileNetV2, load_tflite
+
+        rgb = load_tflite(MobileNetV2(depth=len(self.encoder.features), classifier=False), tflite)
+        own = self.encoder.features
+        with torch.no_grad():
+            for i in range(1, len(own)):
+                own[i].load_state_dict(rgb.features[i].state_dict())
+            stem = rgb.features[0].conv
+            own[0].conv.weight.copy_(stem.weight.sum(dim=1, keepdim=True))
+            own[0].conv.bias.copy_(stem.bias)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return list(self.encoder.parameters())
+
+    def forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        skips = {}
+        for i, layer in enumerate(self.encoder.features):
+            x = layer(x)
+            if i == 0 and hints is not None and self.dims.hints:
+                x = x + self.hint_stem(F.pad(hints, (0, 1, 0, 1)))
+            if i in self.skip_layers:
+                skips[i] = x
+        x = x + self.context(x.mean(dim=(2, 3)))[:, :, None, None]
+        x = self.up[0](x, skips[13])
+        x = self.up[1](x, skips[6])
+        quarter = skips[3]
+        if self.dims.hints:
+            if hints is None:
+                hint_quarter = quarter.new_zeros(quarter.shape[0], HINT_CHANNELS, *quarter.shape[-2:])
+            else:
+                hint_quarter = hint_pool(hints, OUTPUT_STRIDE)
+            quarter = torch.cat([quarter, hint_quarter], dim=1)
+        x = self.up[2](x, quarter)
+        return self.head(x)
+
+
+def hint_pool(hints: torch.Tensor, stride: int) -> torch.Tensor:
+    """The hint plane at 1/stride: ab averaged over the hinted pixels of each cell, mask as the
+    share of the cell hinted (so one hinted pixel in a cell still gives that cell its colour)."""
+    mask = F.avg_pool2d(hints[:, 2:3], stride)
+    ab = F.avg_pool2d(hints[:, :2] * hints[:, 2:3], stride) / mask.clamp(min=1e-6)
+    return torch.cat([ab * (mask > 0), mask], dim=1)
+
+
+def build_model(dims: ModelDims) -> nn.Module:
+    return MobileColorNet(dims) if dims.arch == "mobilenet" else ColorUNet(dims)

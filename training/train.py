@@ -16,10 +16,10 @@ from vidcolor.colour import ab_gamut_bins
 from vidcolor.provenance import git_revision
 
 from .adversarial import adversarial_phase
-from .data import PhotoSet, find_photos, is_validation
+from .data import PhotoSet, find_photos, is_validation, sample_hints
 from .export import check_parity, contract, export_onnx
 from .losses import annealed_mean, bin_weights, classification_loss, l1_loss
-from .model import AB_SCALE, L_SCALE, L_SHIFT, OUTPUT_STRIDE, ColorUNet, ModelDims
+from .model import AB_SCALE, HINT_SCALE, L_SCALE, L_SHIFT, OUTPUT_STRIDE, ModelDims, build_model
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ class TrainOptions:
     seed: int = 0
     threads: int = 0  # torch CPU threads; 0 = torch's default
     command: str = ""  # the command line, recorded in the model's metadata
+    pretrained: Path | None = None  # MobileNetV2 TFLite file for the "mobilenet" encoder (dims.arch)
+    freeze_steps: int = 0  # steps with the pretrained encoder frozen, before it is fine-tuned
+    encoder_lr: float = 0.1  # the encoder's learning rate, as a share of lr, once unfrozen
     dims: ModelDims = field(default_factory=ModelDims)
 
 
@@ -86,14 +89,31 @@ def train(options: TrainOptions) -> dict:
             "num_bins": len(bins_np) if options.head == "classification" else 0,
         }
     )
-    model = ColorUNet(dims).to(device).to(memory_format=torch.channels_last)
+    model = build_model(dims)
+    if dims.arch == "mobilenet":
+        if options.pretrained is None:
+            raise ValueError("the mobilenet encoder needs its pretrained weights (pretrained=...)")
+        model.load_pretrained(options.pretrained)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    encoder = model.encoder_parameters() if dims.arch == "mobilenet" else []
+    encoder_ids = {id(p) for p in encoder}
+    rest = [p for p in model.parameters() if id(p) not in encoder_ids]
     bins = torch.from_numpy(bins_np).to(device)
     _, ab_sample = train_set.sample(np.random.default_rng(options.seed + 1), 256, 32)
     weights = torch.from_numpy(
         bin_weights(ab_sample.transpose(0, 2, 3, 1).reshape(-1, 2)[::4], bins_np, options.rebalance)
     ).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options.lr, total_steps=options.steps, pct_start=0.1)
+    groups = [{"params": rest, "lr": options.lr}]
+    if encoder:
+        groups.append({"params": encoder, "lr": options.lr * options.encoder_lr})
+    optimizer = torch.optim.AdamW(groups, lr=options.lr, weight_decay=1e-4)
+    peaks = [g["lr"] for g in groups]
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, peaks, total_steps=options.steps, pct_start=0.1)
+
+    def set_frozen(frozen: bool) -> None:
+        for p in encoder:
+            p.requires_grad_(not frozen)
+
     scaler = torch.amp.GradScaler(enabled=use_amp)
 
     step, best, history = 0, (float("inf"), None), []
@@ -135,11 +155,13 @@ def train(options: TrainOptions) -> dict:
     model.train()
     loop_start, running = time.perf_counter(), []
     while step < options.steps:
-        batch = train_set.sample(rng, options.batch_size, options.crop, options.film_augment, options.spectral_augment)
-        lightness, ab = (torch.from_numpy(a).to(device) for a in batch)
+        set_frozen(step < options.freeze_steps)
+        l_np, ab_np = train_set.sample(rng, options.batch_size, options.crop, options.film_augment, options.spectral_augment)
+        lightness, ab = torch.from_numpy(l_np).to(device), torch.from_numpy(ab_np).to(device)
+        extra = (torch.from_numpy(sample_hints(ab_np, rng, HINT_SCALE)).to(device),) if dims.hints else ()
         target = torch.nn.functional.avg_pool2d(ab, OUTPUT_STRIDE)
         with torch.autocast(device.type, enabled=use_amp):
-            raw = model((lightness / L_SCALE - L_SHIFT).contiguous(memory_format=torch.channels_last))
+            raw = model((lightness / L_SCALE - L_SHIFT).contiguous(memory_format=torch.channels_last), *extra)
         loss = objective(raw.float(), target)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -212,6 +234,13 @@ def train(options: TrainOptions) -> dict:
         "l1_weight": options.l1_weight,
         "gan_steps": options.gan_steps,
         "gan_weight": options.gan_weight,
+        "arch": dims.arch,
+        "pretrained": str(options.pretrained) if options.pretrained else None,
+        "freeze_steps": options.freeze_steps,
+        "encoder_lr": options.encoder_lr,
+        "crop": options.crop,
+        "batch_size": options.batch_size,
+        "hints": dims.hints,
         "seed": options.seed,
         "best_val_loss": best[0],
         "revision": revision,

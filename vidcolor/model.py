@@ -38,6 +38,8 @@ class ModelInfo:
     output_stride: int  # the output is this many times smaller than the input
     training: dict  # how the model was made: command, data, steps, revision
     chroma_gain: float = 1.0  # the graph multiplies its ab by this (only graphs that decode ab carry one)
+    hint_input: str | None = None  # graph input of colour hints (N, 3, H, W), if the model takes them
+    hint_scale: float = 110.0  # the hint plane holds a / hint_scale, b / hint_scale and a 0/1 mask
 
     @classmethod
     def from_metadata(cls, meta: dict) -> ModelInfo:
@@ -64,6 +66,8 @@ class ModelInfo:
                 output_stride=int(meta["output_stride"]),
                 training=dict(meta.get("training", {})),
                 chroma_gain=float(meta.get("chroma_gain", 1.0)),
+                hint_input=meta.get("hint_input"),
+                hint_scale=float(meta.get("hint_scale", 110.0)),
             )
         except KeyError as e:
             raise ModelError(f"model metadata lacks {e.args[0]!r}") from e
@@ -79,9 +83,15 @@ class ModelInfo:
 
         return fit(height), fit(width)
 
-    def graph_inputs(self, scaled: np.ndarray) -> dict[str, np.ndarray]:
-        """The feeds of one model call, given the scaled L batch (N, 1, H, W) float32."""
+    def graph_inputs(self, scaled: np.ndarray, hints: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The feeds of one model call, given the scaled L batch (N, 1, H, W) float32 and, for a
+        model with hint inputs, its hint plane (N, 3, H, W) (None: no hints, all zero)."""
         feeds = {self.input_name: scaled}
+        if self.hint_input:
+            n, _, h, w = scaled.shape
+            feeds[self.hint_input] = np.zeros((n, 3, h, w), np.float32) if hints is None else hints
+        elif hints is not None:
+            raise ModelError("this model takes no colour hints (it was trained without hint inputs)")
         if self.temperature_input:
             feeds[self.temperature_input] = np.array([self.temperature], dtype=np.float32)
         return feeds
@@ -164,7 +174,7 @@ class Colorizer:
         """How the run reports it: backend and where it runs, e.g. 'onnxruntime-cpu', 'tensorrt-cuda'."""
         return f"{self.backend}-{self.device}"
 
-    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
+    def predict_ab(self, lightness: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -204,9 +214,9 @@ class OnnxColorizer(Colorizer):
         # Where the output is bound with IO binding; None: a plain session.run (the CPU provider).
         self.binding_device: str | None = None if self.device == "cpu" else "cuda"
 
-    def run(self, lightness: np.ndarray) -> np.ndarray:
+    def run(self, lightness: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         """L (N, H, W) -> the graph's output (N, C, h, w)."""
-        feeds = self.info.graph_inputs(self.info.scale(lightness))
+        feeds = self.info.graph_inputs(self.info.scale(lightness), hints)
         if self.binding_device is None:
             return self.session.run([self.info.output_name], feeds)[0]
         binding = self.session.io_binding()
@@ -216,5 +226,5 @@ class OnnxColorizer(Colorizer):
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
-    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
-        return self.info.decode(self.run(lightness))
+    def predict_ab(self, lightness: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        return self.info.decode(self.run(lightness, hints))
