@@ -184,7 +184,7 @@ def sample_hints(ab: np.ndarray, rng: np.random.Generator, scale: float) -> np.n
         if rng.random() < HINT_NONE:
             continue
         for _ in range(min(int(rng.geometric(HINT_GEOMETRIC_P)), HINT_MAX_POINTS)):
-            size = int(rng.integers(1, HINT_PATCH + 1))
+            size = int(rng.integers(1, min(HINT_PATCH, h, w) + 1))
             y, x = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
             mean = ab[i, :, y : y + size, x : x + size].mean(axis=(1, 2))
             hints[i, :2, y : y + size, x : x + size] = (mean / scale)[:, None, None]

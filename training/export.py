@@ -138,7 +138,11 @@ def apply_chroma_gain(proto: onnx.ModelProto, meta: dict, gain: float) -> None:
 
 
 def export_onnx(model: ColorUNet, path: Path, meta: dict) -> None:
-    model = model.eval().float()
+    import copy
+
+    from .mobilenet import fold_same_padding
+
+    model = fold_same_padding(copy.deepcopy(model).eval().float())
     examples = (torch.zeros(1, 1, 64, 96),)
     names = [meta["input"]]
     if meta.get("hint_input"):

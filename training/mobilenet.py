@@ -34,11 +34,34 @@ class Conv(nn.Module):
         self.conv = nn.Conv2d(cin, cout, kernel, stride, pad, groups=groups, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 2:
-            # TF "same" on an even size: the one extra row and column go after (bottom, right).
-            x = F.pad(x, (0, 1, 0, 1))
-        x = self.conv(x)
+        x = same_conv(x, self.conv)
         return F.relu6(x) if self.relu else x
+
+
+def same_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """A convolution; one of stride 2 and no padding is padded as TF's "same" does on an even
+    size: the extra row and column after (bottom, right), none before."""
+    if conv.stride == (2, 2) and conv.padding == (0, 0):
+        x = F.pad(x, (0, 1, 0, 1))
+    return conv(x)
+
+
+def fold_same_padding(model: nn.Module) -> nn.Module:
+    """The model with every stride-2 3x3 convolution that same_conv pads rewritten as a 4x4 one
+    with a zero first row and column and symmetric padding 1: the same sums, but exported to ONNX
+    as a plain Conv with symmetric pads and no Pad node, which every backend runs as it is."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.Conv2d) and child.stride == (2, 2) and child.padding == (0, 0):
+                kh, kw = child.kernel_size
+                folded = nn.Conv2d(child.in_channels, child.out_channels, (kh + 1, kw + 1), 2, 1,
+                                   groups=child.groups, bias=child.bias is not None)  # fmt: skip
+                with torch.no_grad():
+                    folded.weight.copy_(F.pad(child.weight, (1, 0, 1, 0)))
+                    if child.bias is not None:
+                        folded.bias.copy_(child.bias)
+                setattr(module, name, folded)
+    return model
 
 
 class InvertedResidual(nn.Module):

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .mobilenet import SKIP_LAYERS, MobileNetV2, load_tflite, same_conv
+
 
 @dataclass(frozen=True)
 class ModelDims:
@@ -128,8 +130,6 @@ class MobileColorNet(nn.Module):
 
     def __init__(self, dims: ModelDims):
         super().__init__()
-        from .mobilenet import SKIP_LAYERS, MobileNetV2
-
         self.dims = dims
         self.encoder = MobileNetV2(depth=SKIP_LAYERS[-1] + 1, classifier=False)
         self.skip_layers = SKIP_LAYERS
@@ -151,8 +151,6 @@ class MobileColorNet(nn.Module):
 
     def load_pretrained(self, tflite: Path) -> None:
         """The encoder's weights from the TFLite file, the first convolution summed over RGB."""
-        from .mobilenet import MobileNetV2, load_tflite
-
         rgb = load_tflite(MobileNetV2(depth=len(self.encoder.features), classifier=False), tflite)
         own = self.encoder.features
         with torch.no_grad():
@@ -166,11 +164,14 @@ class MobileColorNet(nn.Module):
         return list(self.encoder.parameters())
 
     def forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        if self.dims.hints and hints is None:  # no hints: an all-zero plane, as in training and the runtime
+            n, _, h, w = x.shape
+            hints = x.new_zeros(n, HINT_CHANNELS, h, w)
         skips = {}
         for i, layer in enumerate(self.encoder.features):
             x = layer(x)
-            if i == 0 and hints is not None and self.dims.hints:
-                x = x + self.hint_stem(F.pad(hints, (0, 1, 0, 1)))
+            if i == 0 and self.dims.hints:
+                x = x + same_conv(hints, self.hint_stem)
             if i in self.skip_layers:
                 skips[i] = x
         x = x + self.context(x.mean(dim=(2, 3)))[:, :, None, None]
@@ -178,11 +179,7 @@ class MobileColorNet(nn.Module):
         x = self.up[1](x, skips[6])
         quarter = skips[3]
         if self.dims.hints:
-            if hints is None:
-                hint_quarter = quarter.new_zeros(quarter.shape[0], HINT_CHANNELS, *quarter.shape[-2:])
-            else:
-                hint_quarter = hint_pool(hints, OUTPUT_STRIDE)
-            quarter = torch.cat([quarter, hint_quarter], dim=1)
+            quarter = torch.cat([quarter, hint_pool(hints, OUTPUT_STRIDE)], dim=1)
         x = self.up[2](x, quarter)
         return self.head(x)
 
@@ -191,8 +188,8 @@ def hint_pool(hints: torch.Tensor, stride: int) -> torch.Tensor:
     """The hint plane at 1/stride: ab averaged over the hinted pixels of each cell, mask as the
     share of the cell hinted (so one hinted pixel in a cell still gives that cell its colour)."""
     mask = F.avg_pool2d(hints[:, 2:3], stride)
-    ab = F.avg_pool2d(hints[:, :2] * hints[:, 2:3], stride) / mask.clamp(min=1e-6)
-    return torch.cat([ab * (mask > 0), mask], dim=1)
+    ab = F.avg_pool2d(hints[:, :2] * hints[:, 2:3], stride) / mask.clamp(min=1e-6)  # 0 where no hint
+    return torch.cat([ab, mask], dim=1)
 
 
 def build_model(dims: ModelDims) -> nn.Module:

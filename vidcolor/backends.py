@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError
-from .model import Colorizer, OnnxColorizer, read_info
+from .model import HINT_PLANES, Colorizer, OnnxColorizer, read_info
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,11 @@ def ort_gpu_providers(request: RuntimeRequest) -> list:
             ) from e
 
         def spec(shape: tuple[int, ...]) -> str:
-            return f"{info.input_name}:{'x'.join(map(str, shape))}"
+            # one "name:NxCxHxW" per graph input, comma-separated (the provider's documented format)
+            specs = [f"{info.input_name}:{'x'.join(map(str, shape))}"]
+            if info.hint_input:
+                specs.append(f"{info.hint_input}:{'x'.join(map(str, (shape[0], HINT_PLANES, *shape[2:])))}")
+            return ",".join(specs)
 
         low, opt, high = profile.shapes()
         providers.append(

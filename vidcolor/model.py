@@ -15,6 +15,7 @@ from .errors import ModelError
 
 log = logging.getLogger(__name__)
 
+HINT_PLANES = 3  # a hint plane: a / hint_scale, b / hint_scale, mask (1 where a hint is given)
 METADATA_KEY = "vidcolor"  # ONNX metadata_props key holding the model's I/O contract as JSON
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.onnx"
 
@@ -89,7 +90,7 @@ class ModelInfo:
         feeds = {self.input_name: scaled}
         if self.hint_input:
             n, _, h, w = scaled.shape
-            feeds[self.hint_input] = np.zeros((n, 3, h, w), np.float32) if hints is None else hints
+            feeds[self.hint_input] = np.zeros((n, HINT_PLANES, h, w), np.float32) if hints is None else hints
         elif hints is not None:
             raise ModelError("this model takes no colour hints (it was trained without hint inputs)")
         if self.temperature_input:

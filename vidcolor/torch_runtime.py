@@ -64,6 +64,23 @@ def _resize(torch, a, x, roi=None, scales=None, sizes=None):
     return torch.nn.functional.interpolate(x, size=tuple(int(s) for s in sizes[2:]), mode="bilinear")
 
 
+def _clip(torch, a, x, low=None, high=None):
+    def bound(v):
+        return None if v is None else float(v) if _is_host(v) else v.to(x.dtype)
+
+    return torch.clamp(x, bound(low), bound(high))
+
+
+def _average_pool(torch, a, x):
+    pads = list(a.get("pads", [0, 0, 0, 0]))
+    if pads[:2] != pads[2:] or a.get("ceil_mode", 0):
+        raise ModelError(f"AveragePool with pads {pads} or ceil_mode is not supported by the torch backend")
+    return torch.nn.functional.avg_pool2d(
+        x, tuple(a["kernel_shape"]), tuple(a.get("strides", a["kernel_shape"])), tuple(pads[:2]),
+        count_include_pad=bool(a.get("count_include_pad", 0)),
+    )  # fmt: skip
+
+
 def _reduce(name: str):
     def op(torch, a, x, axes=None):
         axes = tuple(int(i) for i in (a["axes"] if "axes" in a else axes))
@@ -89,8 +106,11 @@ def _unsqueeze(torch, a, x, axes):
 
 
 def _slice(torch, a, x, starts, ends, axes=None, steps=None):
-    if not _is_host(x):
-        raise ModelError("Slice of a device tensor is not supported by the torch backend")
+    # of a shape (host) or of a tensor (the hint plane's channels); steps must be positive
+    if not all(_is_host(v) for v in (starts, ends, axes, steps) if v is not None):
+        raise ModelError("Slice bounds computed on the device are not supported by the torch backend")
+    if steps is not None and min(int(s) for s in steps) < 1:
+        raise ModelError("Slice with a negative step is not supported by the torch backend")
     index = [slice(None)] * x.ndim
     axes = range(len(starts)) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
@@ -113,6 +133,9 @@ OPS: dict[str, Callable] = {
     "Conv": _conv,
     "Gemm": _gemm,
     "Relu": lambda torch, a, x: torch.relu(x),
+    "Clip": _clip,
+    "Identity": lambda torch, a, x: x,
+    "AveragePool": _average_pool,
     "Exp": lambda torch, a, x: torch.exp(x),
     "Add": lambda torch, a, x, y: x + y,
     "Sub": lambda torch, a, x, y: x - y,
@@ -206,9 +229,9 @@ class TorchColorizer(Colorizer):
             values[output] = op(self.torch, attrs, *args)
         return values[self.info.output_name]
 
-    def run(self, lightness: np.ndarray) -> np.ndarray:
-        """L (N, H, W) -> the graph's output (N, C, h, w) as float32 numpy."""
-        inputs = self.info.graph_inputs(self.info.scale(lightness))
+    def run(self, lightness: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """L (N, H, W) and hints (N, 3, H, W) or None -> the graph's output (N, C, h, w), float32 numpy."""
+        inputs = self.info.graph_inputs(self.info.scale(lightness), hints)
         with self.torch.inference_mode():
             out = (
                 self._replay(inputs)
@@ -257,5 +280,5 @@ class TorchColorizer(Colorizer):
         graph.replay()
         return output
 
-    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
-        return self.info.decode(self.run(lightness))
+    def predict_ab(self, lightness: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        return self.info.decode(self.run(lightness, hints))

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .model import Colorizer, file_sha256, read_info
+from .model import HINT_PLANES, Colorizer, file_sha256, read_info
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ class Profile:
     opt_batch: int = 8
     max_batch: int = 8
 
-    def shapes(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-        """(min, opt, max) shapes of the (N, 1, H, W) input."""
-        return tuple((n, 1, self.height, self.width) for n in (self.min_batch, self.opt_batch, self.max_batch))
+    def shapes(self, channels: int = 1) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(min, opt, max) shapes of the (N, 1, H, W) input, or of an input of `channels` (hints: 3)."""
+        return tuple((n, channels, self.height, self.width) for n in (self.min_batch, self.opt_batch, self.max_batch))
 
     def tag(self) -> str:
         return f"b{self.min_batch}-{self.opt_batch}-{self.max_batch}_{self.height}x{self.width}"
@@ -153,6 +153,8 @@ def build_engine(model: Path, key: EngineKey, cache: Path) -> Path:
         config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
     profile.set_shape(info.input_name, *key.profile.shapes())
+    if info.hint_input:
+        profile.set_shape(info.hint_input, *key.profile.shapes(HINT_PLANES))
     config.add_optimization_profile(profile)
     timing_path = cache / key.timing_cache_filename()
     timing = _timing_cache(config, timing_path)
@@ -223,7 +225,7 @@ class TensorRTColorizer(Colorizer):
         self.stream = torch.cuda.Stream()
         self.torch = torch
 
-    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
+    def predict_ab(self, lightness: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         torch = self.torch
         n = len(lightness)
         if n > self.profile.max_batch or lightness.shape[1:] != (self.profile.height, self.profile.width):
@@ -231,7 +233,7 @@ class TensorRTColorizer(Colorizer):
         with torch.cuda.stream(self.stream):
             feeds = {
                 name: torch.from_numpy(value).pin_memory().to("cuda", non_blocking=True)
-                for name, value in self.info.graph_inputs(self.info.scale(lightness)).items()
+                for name, value in self.info.graph_inputs(self.info.scale(lightness), hints).items()
             }
             for name, tensor in feeds.items():
                 if not self.context.set_input_shape(name, tuple(tensor.shape)):
