@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
-from . import __version__
+from . import __version__, sample_path
 from .backends import BACKENDS, DEVICES
 from .checkpoint import work_dir
 from .config import ColorizeOptions
@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "engines": "vidcolor.engines_cli",
     "batch": "vidcolor.batch",
 }
+SAMPLE_OUTPUT = "chaplin_colour.mp4"  # where `vidcolor --sample` writes when it is given no OUTPUT
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
@@ -161,6 +162,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vidcolor",
+        usage="vidcolor [options] INPUT OUTPUT\n       vidcolor --sample [OUTPUT] [options]",
         description="Colorize a black-and-white video. The luma and the sound are kept as they are.",
         epilog="Exit codes: 0 done; 1 failed (nothing written); 2 usage; 130 interrupted; 143 terminated. "
         "To score a result against the true colour video: vidcolor eval REFERENCE CANDIDATE (see vidcolor eval -h). "
@@ -168,8 +170,26 @@ def _parser() -> argparse.ArgumentParser:
         "To prebuild TensorRT engines: vidcolor engines build --size WxH. "
         "To colorize every video in a folder: vidcolor batch IN_DIR OUT_DIR.",
     )
-    p.add_argument("input", type=Path, help="video to colorize, a folder of numbered frames, or a still image")
-    p.add_argument("output", type=Path, help="colorized video to write (container from the extension)")
+    # Both optional for argparse so that `--sample [OUTPUT]` can stand in for them; main() insists on the pair.
+    p.add_argument(
+        "input",
+        type=Path,
+        nargs="?",
+        metavar="INPUT",
+        help="video to colorize, a folder of numbered frames, or a still image",
+    )
+    p.add_argument(
+        "output", type=Path, nargs="?", metavar="OUTPUT", help="colorized video to write (container from the extension)"
+    )
+    p.add_argument(
+        "--sample",
+        type=Path,
+        nargs="?",
+        const=Path(SAMPLE_OUTPUT),
+        metavar="OUTPUT",
+        help="colorize the black-and-white sample that comes with vidcolor (4.8 s of a Chaplin street scene, "
+        f"with its music) into OUTPUT instead of INPUT into OUTPUT (default {SAMPLE_OUTPUT} in this folder)",
+    )
     add_run_options(p)
     p.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT if it exists (and discard an interrupted run's work)"
@@ -225,7 +245,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SUBCOMMANDS:
         return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.sample is not None:
+        if args.input is not None:
+            extra = " ".join(str(path) for path in (args.input, args.output) if path is not None)
+            parser.error(f"--sample [OUTPUT] colorizes the sample that comes with vidcolor, not INPUT: drop {extra}")
+        args.input, args.output = sample_path(), args.sample
+    elif args.output is None:
+        missing = "OUTPUT" if args.input is not None else "INPUT OUTPUT"
+        parser.error(f"the following arguments are required: {missing} (or --sample [OUTPUT] for a first try)")
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="vidcolor: %(levelname)s: %(message)s")
     bar = ProgressBar(args.input, args.input.name)
