@@ -115,11 +115,23 @@ def test_onnxruntime_io_binding_gives_what_a_plain_run_gives(monkeypatch):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
 
 
-def test_torch_backend_refuses_an_operator_it_cannot_run(tiny_model):
+def test_torch_backend_refuses_an_operator_it_cannot_run(tiny_model, tmp_path):
+    """The tiny model with its AveragePool swapped for LpPool, an operator the torch backend does
+    not implement: it must say which, when it is built, not fail mid-run."""
+    import onnx
+
     from vidcolor.torch_runtime import TorchColorizer
 
-    with pytest.raises(ModelError, match="AveragePool"):
-        TorchColorizer(tiny_model, device="cpu")
+    model = onnx.load(str(tiny_model))
+    pool = next(node for node in model.graph.node if node.op_type == "AveragePool")
+    pool.op_type = "LpPool"
+    del pool.attribute[:]
+    pool.attribute.extend([onnx.helper.make_attribute("kernel_shape", [4, 4]), onnx.helper.make_attribute("strides", [4, 4])])
+    path = tmp_path / "lppool.onnx"
+    onnx.save(model, str(path))
+    TorchColorizer(tiny_model, device="cpu")  # the model as it is runs
+    with pytest.raises(ModelError, match="LpPool"):
+        TorchColorizer(path, device="cpu")
 
 
 def test_cuda_graph_capture_is_thread_local_and_fed_in_the_graph_dtype(monkeypatch):
