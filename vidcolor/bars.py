@@ -93,20 +93,23 @@ def predict_picture(
     width: int,
     render_size: int | None = None,
     steady: Callable[[np.ndarray], np.ndarray] | None = None,
+    hints_at: Callable[[tuple[int, int], slice, slice], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Box | None]:
     """(L* (N, h, w) of whole frames at the render size, the model's ab (N, h', w', 2) for them, the
     picture's box or None) for frames of height x width, black bars left out of what `predict`
     sees. `lightness_at(shape, rows, columns)` gives L* (N, *shape) of the frames' rows x columns;
     `info` is the model's ModelInfo (render shape, output stride). `steady`, given the picture's L*,
     returns each frame's exposure gain (exposure.ExposureSteadier.gains); the L* returned and the
-    L* the model sees are steadied by it."""
+    L* the model sees are steadied by it. `hints_at(shape, rows, columns)`, for a hinted run, gives
+    the hint plane (N, 3, *shape) of the same rows x columns (hints.hint_plane), which `predict`
+    is given beside the L*: `predict(lightness, hints)`."""
     shape = info.render_shape(height, width, render_size)
     lightness = lightness_at(shape, slice(None), slice(None))
     box = picture_box(lightness)
     if box is None:
         if steady is not None:
             lightness = apply_gains(lightness, steady(lightness))
-        return lightness, predict(lightness), None
+        return lightness, _predict(predict, lightness, hints_at, shape, slice(None), slice(None)), None
     # the picture alone, at the render size, from the full-size frames
     rows, columns = box.pixels(height, width)
     inner = info.render_shape(rows.stop - rows.start, columns.stop - columns.start, render_size)
@@ -115,4 +118,16 @@ def predict_picture(
     if steady is not None:
         gains = steady(picture)
         lightness, picture = apply_gains(lightness, gains), apply_gains(picture, gains)
-    return lightness, place_ab(predict(picture), box, grid), box
+    return lightness, place_ab(_predict(predict, picture, hints_at, inner, rows, columns), box, grid), box
+
+
+def _predict(
+    predict: Callable[..., np.ndarray],
+    lightness: np.ndarray,
+    hints_at: Callable[[tuple[int, int], slice, slice], np.ndarray] | None,
+    shape: tuple[int, int],
+    rows: slice,
+    columns: slice,
+) -> np.ndarray:
+    """`predict(lightness)`, or with the hint plane of the same region where the run has hints."""
+    return predict(lightness) if hints_at is None else predict(lightness, hints_at(shape, rows, columns))

@@ -22,7 +22,7 @@ from . import __version__, sample_path
 from .backends import BACKENDS, DEVICES
 from .checkpoint import work_dir
 from .config import ColorizeOptions
-from .errors import VidcolorError
+from .errors import InputError, VidcolorError
 from .media import DECODERS
 from .progress import ProgressBar
 from .torch_colour import COLOUR_DEVICES
@@ -33,6 +33,7 @@ SUBCOMMANDS = {
     "bench": "vidcolor.bench",
     "engines": "vidcolor.engines_cli",
     "batch": "vidcolor.batch",
+    "frame": "vidcolor.frame",
 }
 SAMPLE_OUTPUT = "chaplin_colour.mp4"  # where `vidcolor --sample` writes when it is given no OUTPUT
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -168,7 +169,8 @@ def _parser() -> argparse.ArgumentParser:
         "To score a result against the true colour video: vidcolor eval REFERENCE CANDIDATE (see vidcolor eval -h). "
         "To time each stage against a plain transcode: vidcolor bench [CLIP] (see vidcolor bench -h). "
         "To prebuild TensorRT engines: vidcolor engines build --size WxH. "
-        "To colorize every video in a folder: vidcolor batch IN_DIR OUT_DIR.",
+        "To colorize every video in a folder: vidcolor batch IN_DIR OUT_DIR. "
+        "To see a video's frame as a PNG with its size (to place --hints): vidcolor frame VIDEO --at SECONDS OUT.png.",
     )
     # Both optional for argparse so that `--sample [OUTPUT]` can stand in for them; main() insists on the pair.
     p.add_argument(
@@ -191,6 +193,13 @@ def _parser() -> argparse.ArgumentParser:
         f"with its music) into OUTPUT instead of INPUT into OUTPUT (default {SAMPLE_OUTPUT} in this folder)",
     )
     add_run_options(p)
+    # Here, not in add_run_options, until the video path takes hints (batch and bench run videos).
+    p.add_argument(
+        "--hints",
+        type=Path,
+        help="hints.json: points of known colour for the colour to follow (docs/hints.md); needs a model "
+        "trained with hints; stills only so far (vidcolor frame shows a video's frame to place them on)",
+    )
     p.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT if it exists (and discard an interrupted run's work)"
     )
@@ -230,6 +239,7 @@ def options_from_args(args: argparse.Namespace) -> ColorizeOptions:
         segment_seconds=args.segment_seconds,
         overwrite=getattr(args, "overwrite", False),  # `vidcolor bench` has no --overwrite
         resume=getattr(args, "resume", False),  # nor --resume; `vidcolor batch` always resumes
+        hints=getattr(args, "hints", None),  # (only `vidcolor` itself takes --hints so far)
     )
 
 
@@ -266,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             options = options_from_args(args)
             if picture_by_picture(args.input, args.output):
                 stats = colorize_image(args.input, args.output, options, progress=None if args.quiet else bar)
+            elif options.hints is not None:
+                raise InputError(f"--hints is not yet supported for video ({args.input}); only for a still image")
             else:
                 stats = colorize(args.input, args.output, options, progress=None if args.quiet else bar)
             bar.close()

@@ -35,6 +35,7 @@ class ColorizeOptions:
     deflicker: bool = True  # with temporal: the model sees each frame's exposure steadied (exposure.py)
     render_size: int | None = None  # px, short side the model sees; None = the model's preference
     saturation: float = 1.0  # the model's a/b are multiplied by this: below 1 muted, above 1 more vivid
+    hints: Path | None = None  # hints.json: points of known colour (docs/hints.md); None: the model's colour alone
     threads: int | None = None  # model threads on CPU; None = every core
     device: str = "auto"  # where the model runs: auto (a GPU if one can be used), cpu or cuda
     backend: str = "auto"  # model runtime: auto (fastest available), onnxruntime, tensorrt or torch

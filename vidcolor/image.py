@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -35,7 +35,8 @@ from .colour import (
     ycbcr_to_rgb_keeping_luma,
 )
 from .config import ColorizeOptions
-from .errors import InputError, OutputError, VidcolorError
+from .errors import InputError, ModelError, OutputError, VidcolorError
+from .hints import Hint, hint_plane, hint_record, read_hints
 from .model import Colorizer
 from .stats import RunStats
 
@@ -328,11 +329,17 @@ def _opencv_quiet() -> Iterator[None]:
 
 
 def predict_ab(
-    colorizer: Colorizer, lumas: list[np.ndarray], render_size: int | None = None, steady=None
+    colorizer: Colorizer,
+    lumas: list[np.ndarray],
+    render_size: int | None = None,
+    steady=None,
+    hints: Sequence[Hint] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """L* (N, h, w) at the render size and the model's ab (N, h', w', 2) for pictures of one size,
-    Y' (H, W) in [0, 1] each. Black bars common to all of them are left out of what the model sees;
-    `steady` steadies a film's exposure for it (bars.predict_picture)."""
+    Y' (H, W) in [0, 1] each, upright. Black bars common to all of them are left out of what the
+    model sees; `steady` steadies a film's exposure for it (bars.predict_picture). `hints` (points
+    of the pictures, checked against their size: hints.Hints.for_still) go to the model as its hint
+    plane, the same for every picture; None: no hints (ModelError where the model takes none)."""
     import cv2
 
     def lightness_at(shape: tuple[int, int], rows: slice, columns: slice) -> np.ndarray:
@@ -341,10 +348,15 @@ def predict_ab(
             [luma_to_lightness(cv2.resize(luma[rows, columns], size, interpolation=cv2.INTER_AREA)) for luma in lumas]
         )
 
+    def hints_at(shape: tuple[int, int], rows: slice, columns: slice) -> np.ndarray:
+        plane = hint_plane(hints, (height, width), shape, rows, columns, scale=colorizer.info.hint_scale)
+        return np.repeat(plane[None], len(lumas), axis=0)
+
     height, width = lumas[0].shape
     lightness, ab, _ = predict_picture(
-        colorizer.info, colorizer.predict_ab, lightness_at, height, width, render_size, steady
-    )
+        colorizer.info, colorizer.predict_ab, lightness_at, height, width, render_size, steady,
+        None if hints is None else hints_at,
+    )  # fmt: skip
     return lightness, ab
 
 
@@ -367,10 +379,11 @@ def colorize_luma(
     render_size: int | None = None,
     keep_luma: bool = False,
     saturation: float = 1.0,
+    hints: Sequence[Hint] | None = None,
 ) -> np.ndarray:
     """Y' (H, W) in [0, 1] -> R'G'B' (H, W, 3) in [0, 1] with that luma and the predicted colour
-    (see `luma_with_ab` for `keep_luma`)."""
-    ab = predict_ab(colorizer, [luma], render_size)[1][0] * np.float32(saturation)
+    (see `luma_with_ab` for `keep_luma`), steered by colour `hints` where given (see predict_ab)."""
+    ab = predict_ab(colorizer, [luma], render_size, hints=hints)[1][0] * np.float32(saturation)
     return luma_with_ab(luma, ab, matrix, guided, keep_luma)
 
 
@@ -406,6 +419,7 @@ def colorize_image(
     if pictures.metadata:
         _warn_metadata_left(src, dst, pictures.metadata)
     first = pictures.frames[0]
+    hints = _still_hints(options.hints, src, pictures) if options.hints is not None else None
     codes = 0.0
     if first.ndim == 3:  # R'G'B': maybe a tinted print, or a colour photo
         import cv2
@@ -420,9 +434,15 @@ def colorize_image(
         if warning := colour_input_warning(src, codes, own):
             log.warning("%s", warning)
     colorizer = load_colorizer(options.runtime_request())
+    if hints is not None and not colorizer.info.hint_input:
+        raise ModelError(
+            f"--hints: the model {options.model} takes no colour hints (it was trained without hint inputs); "
+            "use a model trained with vidcolor-train --hints, or leave out --hints"
+        )
     stats = RunStats(input=str(src), output=str(dst), frames=len(pictures.frames), model=str(options.model))
     stats.missing_frames = pictures.missing
     stats.input_chroma = round(codes, 2)
+    stats.hints = [hint_record(hint) for hint in hints or ()]
     if pictures.missing:
         log.warning(
             "%s: holds %d of the %d pictures it announces (the file is cut short): the %d before the cut are "
@@ -445,7 +465,7 @@ def colorize_image(
     out_frames = []
     for start, group in _runs(pictures.frames, batch):
         lumas = [_luma(picture) for picture in group]
-        lightness, predicted = predict_ab(colorizer, lumas, options.render_size, steadier and steadier.gains)
+        lightness, predicted = predict_ab(colorizer, lumas, options.render_size, steadier and steadier.gains, hints)
         for index, (picture, luma, lit, ab) in enumerate(zip(group, lumas, lightness, predicted), start):
             ab = ab * np.float32(options.saturation)
             if smoother is not None:
@@ -464,6 +484,17 @@ def colorize_image(
     stats.pixel_format = f"{'rgba' if channels == 4 else 'rgb'}{8 * out_frames[0].dtype.itemsize}"
     stats.wall_seconds = time.perf_counter() - started
     return stats
+
+
+def _still_hints(path: Path, src: Path, pictures: Pictures) -> tuple[Hint, ...]:
+    """The hints of the hints file `path` for the still `src`, checked against its upright size."""
+    if pictures.kind != "image":
+        raise InputError(
+            f"--hints: {src} holds {len(pictures.frames)} {'pages' if pictures.kind == 'pages' else 'frames'}; "
+            "hints are taken for a still image only, so far"
+        )
+    height, width = pictures.frames[0].shape[:2]
+    return read_hints(path).for_still(width, height, src.name)
 
 
 def _runs(frames: list[np.ndarray], size: int):

@@ -39,6 +39,7 @@ class RunStats:
     # passages of the input in colour of its own (not tinted or toned): first and last frame, their
     # times in s (colour.COLOUR_FRAME_CODES); their colour is replaced like any other
     colour_passages: list[dict] = field(default_factory=list)
+    hints: list[dict] = field(default_factory=list)  # colour hints the model was given (--hints): as in the file
     peak_rss_mb: float = 0.0  # the process's peak resident memory at the end of the run
 
     @property
