@@ -796,3 +796,34 @@ def test_black_and_white_stay_neutral(tiny_model, tmp_path):
         for rows, columns in ((slice(0, 8), slice(None)), (slice(12, 20), slice(7, 18))):  # black, white
             assert np.abs(cb[rows, columns]).max() <= 1 and np.abs(cr[rows, columns]).max() <= 1
         assert max(np.abs(cb[12:20, 31:41]).mean(), np.abs(cr[12:20, 31:41]).mean()) > 3  # the grey patch
+
+
+def top_level_boxes(path) -> list[bytes]:
+    """The types of an ISO media file's top-level boxes, in file order."""
+    boxes, data = [], path.read_bytes()
+    at = 0
+    while at + 8 <= len(data):
+        size, kind = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8]
+        if size == 1:  # a 64-bit size follows the type
+            size = int.from_bytes(data[at + 8 : at + 16], "big")
+        elif size == 0:  # to the end of the file
+            size = len(data) - at
+        boxes.append(kind)
+        at += size
+    return boxes
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_mp4_and_mov_have_their_index_in_front(make_video, tmp_path, tiny_model, suffix):
+    """As `ffmpeg -movflags +faststart`: moov before mdat, so a browser plays the reel as it
+    arrives; with its sound, in a run that writes segments and remuxes them too."""
+    src = make_video(suffix=suffix, frames=30, audio_tracks=1)
+    assert top_level_boxes(src).index(b"mdat") < top_level_boxes(src).index(b"moov")  # as written by PyAV
+    for segments in (None, 0.5):
+        dst = tmp_path / f"out{segments}{suffix}"
+        options = {} if segments is None else {"segment_seconds": segments}
+        colorize(src, dst, model=tiny_model, **options)
+        boxes = top_level_boxes(dst)
+        assert b"moov" in boxes and b"mdat" in boxes
+        assert boxes.index(b"moov") < boxes.index(b"mdat"), boxes
+        assert len(read_video(dst)[0]) == 30

@@ -95,12 +95,20 @@ def output_time_base(source: av.video.stream.VideoStream, dst: Path) -> Fraction
     return source.time_base
 
 
+FASTSTART_SUFFIXES = {".mp4", ".m4v", ".mov", ".3gp", ".3g2"}  # FFmpeg's mov/mp4 muxers, which take movflags
+
+
 def open_output(temp: Path, dst: Path, segment: bool = False) -> av.container.OutputContainer:
     """Opens the temporary file that becomes `dst`, or a `segment` of it; the container is chosen
     by temp's extension."""
     # A NUT segment keeps the times it is given: left to itself it would move a segment that starts
     # before 0 (an input's first frame can) later, and not the others.
     options = {"avoid_negative_ts": "disabled"} if segment and temp.suffix == SLOT_SEGMENT_SUFFIX else {}
+    if not segment and temp.suffix.lower() in FASTSTART_SUFFIXES:
+        # The index (moov) at the front, as `ffmpeg -movflags +faststart`: a browser or a web
+        # archive plays the reel before all of it has arrived. The muxer rewrites the file once
+        # at the end to move it there.
+        options["movflags"] = "+faststart"
     try:
         return av.open(str(temp), "w", format=container_format(temp), options=options)
     except ValueError as e:
