@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from conftest import run_cli
 from vidcolor.cli import main
 
 
@@ -196,3 +197,13 @@ def test_interrupt_leaves_nothing(make_video, tiny_model, folder, signum, code):
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr
     assert _files(folder) == set()
+
+
+def test_errors_say_what_happened_without_ffmpegs_error_number(tmp_path):
+    """FFmpeg's reason in words, not its raw code ("[Errno 1094995529] Invalid data found ...")."""
+    src = tmp_path / "garbage.mp4"
+    src.write_bytes(b"not a video at all, only some bytes " * 200)
+    result = run_cli(str(src), str(tmp_path / "out.mp4"))
+    assert result.returncode == 1, result.stderr
+    assert "not a video file vidcolor can read (Invalid data found" in result.stderr, result.stderr
+    assert "Errno" not in result.stderr

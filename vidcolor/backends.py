@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelError
+from .errors import ModelError, reason
 from .model import HINT_PLANES, Colorizer, OnnxColorizer, read_info
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def ort_tensorrt_unavailable() -> str | None:
         try:
             ctypes.CDLL(library)
         except OSError as e:
-            return f"{library} cannot be loaded ({e})"
+            return f"{library} cannot be loaded ({reason(e)})"
     return None
 
 
@@ -179,7 +179,7 @@ def ort_gpu_providers(request: RuntimeRequest) -> list:
             cache.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ModelError(
-                f"cannot create the engine cache {cache} ({e}); set {ENGINE_DIR_ENV} to a writable folder"
+                f"cannot create the engine cache {cache} ({reason(e)}); set {ENGINE_DIR_ENV} to a writable folder"
             ) from e
 
         def spec(shape: tuple[int, ...]) -> str:

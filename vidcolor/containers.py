@@ -16,7 +16,7 @@ from pathlib import Path
 
 import av
 
-from .errors import EncodeError, OutputError
+from .errors import EncodeError, OutputError, reason
 from .media import copy_video_metadata, frame_rate, header_written
 
 # AVFieldOrder values of interlaced video (top or bottom field first, coded and displayed).
@@ -114,7 +114,7 @@ def open_output(temp: Path, dst: Path, segment: bool = False) -> av.container.Ou
     except ValueError as e:
         raise _unknown_container(dst) from e
     except av.FFmpegError as e:
-        raise OutputError(f"{dst}: cannot create output ({e})") from e
+        raise OutputError(f"{dst}: cannot create output ({reason(e)})") from e
 
 
 # Containers of raw frames: FFmpeg's Y4M muxer takes only frames handed over in memory

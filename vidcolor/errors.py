@@ -25,3 +25,10 @@ class EncodeError(VidcolorError, RuntimeError):
 
 class DecodeDeviceError(VidcolorError, RuntimeError):
     """Decoding on the GPU was asked for and no CUDA device could be opened for it."""
+
+
+def reason(e: BaseException) -> str:
+    """What went wrong, in words: an FFmpeg or OS error's own text without its error number
+    ("Invalid data found when processing input", not "[Errno 1094995529] Invalid data ...")."""
+    text = getattr(e, "strerror", None)
+    return text if isinstance(text, str) and text else str(e)

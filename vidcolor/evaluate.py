@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .consistency import FLOW_MAX_SIDE, ColourConsistency, ReferenceFlow, warp_error
-from .errors import InputError, VidcolorError
+from .errors import InputError, VidcolorError, reason
 from .media import open_input, video_stream
 from .metrics import colorfulness, psnr, ssim
 from .progress import ProgressBar
@@ -148,7 +148,7 @@ def _decoded(path: Path) -> Iterator[av.VideoFrame]:
         stream.thread_type = "AUTO"  # frame threading in the decoder
         yield from container.decode(stream)
     except av.FFmpegError as e:
-        raise InputError(f"{path}: cannot decode the video ({e})") from e
+        raise InputError(f"{path}: cannot decode the video ({reason(e)})") from e
     finally:
         container.close()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .errors import InputError, OutputError, VidcolorError
+from .errors import InputError, OutputError, VidcolorError, reason
 from .media import check_paths, frame_rate, open_input, video_stream
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -67,7 +67,7 @@ def shown_frame(
                     return _shown(stream, *shown)
                 shown = (frame, count - 1, seconds)
     except av.FFmpegError as e:
-        raise InputError(f"{src}: cannot decode its video ({e})") from e
+        raise InputError(f"{src}: cannot decode its video ({reason(e)})") from e
     if index is not None:
         raise InputError(f"{src}: frame {index} is past the end: the video has {count} frames (0 to {count - 1})")
     if shown is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .colour import rgb_to_lab
-from .errors import InputError
+from .errors import InputError, reason
 from .model import HINT_PLANES
 
 DEFAULT_RADIUS = 2.0  # px of the displayed picture: a hint covers the square 2 * radius + 1 px across
@@ -126,7 +126,7 @@ def read_hints(path: str | Path) -> Hints:
     except FileNotFoundError:
         raise InputError(f"{path}: no such hints file") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read the hints file ({e})") from e
+        raise InputError(f"{path}: cannot read the hints file ({reason(e)})") from e
     return parse_hints(text, str(path))
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 from av.codec.hwaccel import HWAccel
 
-from .errors import DecodeDeviceError, InputError, OutputError
+from .errors import DecodeDeviceError, InputError, OutputError, reason
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def open_input(src: Path, frame_rate: Fraction | None = None, decoder: str = "cp
                 f"{src}: an MP4/MOV file without its index (the 'moov' box): it was cut short before its end "
                 "and cannot be read without it"
             ) from e
-        raise InputError(f"{src}: not a video file vidcolor can read ({e})") from e
+        raise InputError(f"{src}: not a video file vidcolor can read ({reason(e)})") from e
     if not _films(container):
         cover = " (only a cover picture)" if container.streams.video else ""
         container.close()
@@ -166,7 +166,7 @@ def _open_hwaccel(src: Path) -> av.container.InputContainer:
         except av.FFmpegError:
             raise e from None
         raise DecodeDeviceError(
-            f"--decoder cuda: FFmpeg could not open a CUDA device ({e}); it needs an NVIDIA GPU, its driver "
+            f"--decoder cuda: FFmpeg could not open a CUDA device ({reason(e)}); it needs an NVIDIA GPU, its driver "
             "and an FFmpeg built with CUDA (PyAV's wheels are). Use --decoder cpu"
         ) from e
 

@@ -50,7 +50,7 @@ from .containers import (
     segment_suffix,
     setup_video_stream,
 )
-from .errors import EncodeError, InputError
+from .errors import EncodeError, InputError, reason
 from .exposure import ExposureSteadier
 from .formats import PlanarFormat, matrix_name, output_format, planar_format, plane_array
 from .media import (
@@ -386,7 +386,7 @@ class _Job:
                 return
             except (av.FFmpegError, OSError) as e:
                 where = f"after frame {self.decoded}" if self.decoded else "before the first frame"
-                raise InputError(f"{self.src}: read error at byte {position}, {where} ({e})") from e
+                raise InputError(f"{self.src}: read error at byte {position}, {where} ({reason(e)})") from e
             if packet.pos is not None and packet.pos >= 0:
                 position = packet.pos + packet.size
             yield packet
@@ -1041,7 +1041,7 @@ def colorize(
         _warn_damage(job.stats)
         _report_colour_passages(job.stats)
     except av.FFmpegError as e:
-        raise EncodeError(f"{dst}: writing failed ({e})") from e
+        raise EncodeError(f"{dst}: writing failed ({reason(e)})") from e
     finally:
         _close(job, temp)
         if job.checkpoint is None and fresh:
@@ -1063,7 +1063,7 @@ def colorize_part(src: str | os.PathLike, dst: str | os.PathLike, options: Color
         job.checkpoint = Checkpoint.start(folder, job.checkpoint_key(), True, options.overwrite)
         _process(job, None, clock, started)
     except av.FFmpegError as e:
-        raise EncodeError(f"{dst}: writing part {part.index} failed ({e})") from e
+        raise EncodeError(f"{dst}: writing part {part.index} failed ({reason(e)})") from e
     finally:
         _close(job, None)
     return _finish(job, started, clock)
@@ -1105,7 +1105,7 @@ def assemble_parts(
         _warn_damage(stats)
         _report_colour_passages(stats)
     except av.FFmpegError as e:
-        raise EncodeError(f"{dst}: joining the parts failed ({e})") from e
+        raise EncodeError(f"{dst}: joining the parts failed ({reason(e)})") from e
     finally:
         job.inp.close()
         temp.unlink(missing_ok=True)
