@@ -57,7 +57,8 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _rate(text: str) -> Fraction:
+def parse_frame_rate(text: str) -> Fraction:
+    """argparse type of --frame-rate: a positive rate, 24 or 24000/1001."""
     try:
         rate = Fraction(text)
     except (ValueError, ZeroDivisionError):
@@ -127,7 +128,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--frame-rate",
-        type=_rate,
+        type=parse_frame_rate,
         help="frames per second when INPUT is a folder of numbered frames (DPX, TIFF, PNG...): 24, 24000/1001 "
         "(default 24)",
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .cli import parse_frame_rate
 from .errors import InputError, OutputError, VidcolorError, reason
 from .media import check_paths, frame_rate, open_input, video_stream
 
@@ -108,16 +109,6 @@ def write_png(dst: Path, rgb: np.ndarray) -> None:
         temp.unlink(missing_ok=True)
 
 
-def _rate(text: str) -> Fraction:
-    try:
-        rate = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"not a frame rate: {text!r} (e.g. 24 or 24000/1001)") from None
-    if rate <= 0:
-        raise argparse.ArgumentTypeError(f"frame rate must be positive, not {text}")
-    return rate
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vidcolor frame",
@@ -130,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--at", type=float, metavar="SECONDS", help="the frame shown this long after the first frame")
     which.add_argument("--frame", type=int, metavar="N", help="the frame of this 0-based index among those decoded")
-    p.add_argument("--frame-rate", type=_rate, help="frames per second of a folder of numbered frames (default 24)")
+    p.add_argument("--frame-rate", type=parse_frame_rate, help="frames per second of a folder of numbered frames (default 24)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     return p
 
