@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,11 +14,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .cli import parse_frame_rate
+from .cli import EXIT_FAILED, EXIT_OK, parse_frame_rate
 from .errors import InputError, OutputError, VidcolorError, reason
-from .media import check_paths, frame_rate, open_input, video_stream
+from .image import through_temp
+from .media import check_paths, frame_rate, open_input, quarter_turns, video_stream
 
-EXIT_OK, EXIT_FAILED = 0, 1
 # Seconds: a time given to the ms (12.5) finds the frame whose timestamp it rounds (12.4999...).
 TIME_TOLERANCE = 1e-6
 
@@ -90,8 +88,7 @@ def _decoded(container: av.container.InputContainer, stream: av.video.stream.Vid
 
 def _shown(stream: av.video.stream.VideoStream, frame: av.VideoFrame, index: int, seconds: float) -> ShownFrame:
     rotation = round(frame.rotation or 0)
-    turns = round(rotation / 90) % 4  # quarter turns anticlockwise that show it upright (as the run turns it)
-    rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns))
+    rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), quarter_turns(rotation)))
     aspect = stream.sample_aspect_ratio
     return ShownFrame(rgb, index, seconds, rotation, Fraction(aspect) if aspect else Fraction(1))
 
@@ -100,13 +97,9 @@ def write_png(dst: Path, rgb: np.ndarray) -> None:
     """Writes R'G'B' (H, W, 3) uint8 to the PNG `dst`, through a temporary file beside it."""
     import cv2
 
-    temp = dst.with_name(f".{dst.stem}.vidcolor-{uuid.uuid4().hex[:8]}.part.png")
-    try:
+    with through_temp(dst, ".png") as temp:
         if not cv2.imwrite(str(temp), np.ascontiguousarray(rgb[..., ::-1])):
             raise OutputError(f"{dst}: cannot write the PNG")
-        os.replace(temp, dst)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .colour import rgb_to_lab
 from .errors import InputError, reason
+from .media import quarter_turns
 from .model import HINT_PLANES
 
 DEFAULT_RADIUS = 2.0  # px of the displayed picture: a hint covers the square 2 * radius + 1 px across
@@ -238,7 +239,7 @@ def hint_plane(
     displayed pixels within `radius` of its point, scaled to the plane, and at least the plane's
     pixel under the point; a hint whose point lies outside the region is left out.
     """
-    turns = round(rotation / 90) % 4
+    turns = quarter_turns(rotation)
     stored = displayed if turns % 2 == 0 else displayed[::-1]
     top, bottom, _ = rows.indices(stored[0])
     left, right, _ = columns.indices(stored[1])

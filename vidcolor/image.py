@@ -544,8 +544,7 @@ def _write(dst: Path, pictures: Pictures, frames: list[np.ndarray]) -> None:
     """Writes the colorized pictures to `dst` as the input held them, through a temporary file."""
     import cv2
 
-    temp = dst.with_name(f".{dst.stem}.vidcolor-{uuid.uuid4().hex[:8]}.part{dst.suffix}")
-    try:
+    with through_temp(dst) as temp:
         if pictures.kind == "image":
             kinds, chunks, params = _metadata_arguments(dst, pictures.metadata or Metadata())
             with _opencv_quiet(), _stderr_to_log():  # libpng warns of odd ICC profiles it writes as they are
@@ -560,6 +559,15 @@ def _write(dst: Path, pictures: Pictures, frames: list[np.ndarray]) -> None:
             written = cv2.imwriteanimation(str(temp), animation, [cv2.IMWRITE_WEBP_QUALITY, 101])
         if not written:
             raise OutputError(f"{dst}: cannot write a '{dst.suffix}' image")
+
+
+@contextmanager
+def through_temp(dst: Path, suffix: str | None = None) -> Iterator[Path]:
+    """A temporary file beside `dst` (with `suffix`, else dst's) for the block to write: moved onto
+    `dst` when the block ends, removed if it fails, so `dst` is never left half written."""
+    temp = dst.with_name(f".{dst.stem}.vidcolor-{uuid.uuid4().hex[:8]}.part{suffix or dst.suffix}")
+    try:
+        yield temp
         os.replace(temp, dst)
     finally:
         temp.unlink(missing_ok=True)

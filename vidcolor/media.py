@@ -45,6 +45,12 @@ class ImageSequence:
     count: int
 
 
+def quarter_turns(rotation: float | None) -> int:
+    """Quarter turns anticlockwise (np.rot90's k, 0 to 3) that show upright a frame stored with a
+    display rotation of `rotation` degrees (frame.rotation; None or 0: none)."""
+    return round((rotation or 0) / 90) % 4
+
+
 def find_sequence(folder: Path) -> ImageSequence:
     """The one numbered image sequence in `folder`; InputError if there is none, or a gap, or several."""
     runs: dict[tuple[str, int, str], list[int]] = {}

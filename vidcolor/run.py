@@ -65,6 +65,7 @@ from .media import (
     is_subtitle_gap,
     open_input,
     plan_streams,
+    quarter_turns,
     set_decode_threads,
     video_stream,
 )
@@ -476,7 +477,7 @@ class _Job:
         rotation): the model learnt from upright photos. On the 169 validation photos turned a
         quarter, it scored 1.1-1.2 dB less PSNR than upright, on frames of the five colour clips
         2.3-2.7 dB less."""
-        turns = round((self.rotation or 0) / 90) % 4  # quarter turns anticlockwise that show it upright
+        turns = quarter_turns(self.rotation)
         if not turns:
             return self.colorizer.predict_ab(lightness)
         upright = np.ascontiguousarray(np.rot90(lightness, turns, axes=(1, 2)))
