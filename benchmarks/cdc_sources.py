@@ -1,4 +1,4 @@
-"""Where the CDC of a temporally smoothed run comes from: the README's "Where the remaining CDC comes from".
+"""Where the CDC of a temporally smoothed run comes from: docs/temporal.md, "Where the remaining CDC comes from".
 
     python benchmarks/cdc_sources.py ../shared/data/video/color/bedroom.mp4 [--json-out F]
 
@@ -6,7 +6,7 @@ Scores one colour clip several ways with `vidcolor eval`'s CDC, each changing on
 the true clip with its chroma held still or scaled; our colour held still (no flow), held still
 but carried along the flow everywhere, or smoothed as shipped; each with guided and with plain
 bilinear upsampling of ab. The variants replace the temporal stage's smoother and the colour
-stage's function inside `vidcolor.run` for this process only; nothing in the package changes.
+stage's function inside `vidcolor.stages` for this process only; nothing in the package changes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from common import emit, now, write_with_chroma
 
-import vidcolor.run as run
+import vidcolor.stages.colour as colour_stage
+import vidcolor.stages.smoothing as smoothing_stage
 from vidcolor import colorize
 from vidcolor.chroma import chroma_planes
 from vidcolor.evaluate import evaluate_videos
@@ -61,12 +62,12 @@ def scaled(rows: np.ndarray) -> np.ndarray:
 
 
 def ours(clip: Path, out: Path, smoother: type, strength: float, guided: bool) -> None:
-    saved = run.TemporalSmoother, run.chroma_planes
-    run.TemporalSmoother, run.chroma_planes = smoother, partial(chroma_planes, guided=guided)
+    saved = smoothing_stage.TemporalSmoother, colour_stage.chroma_planes
+    smoothing_stage.TemporalSmoother, colour_stage.chroma_planes = smoother, partial(chroma_planes, guided=guided)
     try:
         colorize(clip, out, codec="ffv1", temporal=True, temporal_strength=strength)
     finally:
-        run.TemporalSmoother, run.chroma_planes = saved
+        smoothing_stage.TemporalSmoother, colour_stage.chroma_planes = saved
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""How a model's colour depends on the colour sensitivity of the film: the README's table.
+"""How a model's colour depends on the colour sensitivity of the film: docs/quality.md's table
+("Film of other colour sensitivities").
 
     python benchmarks/film_sensitivity.py [--model M.onnx ...] [--data ../shared/data/photos] [--json-out F]
 

@@ -14,9 +14,9 @@
 
 Results go to DIR (default $OUT, else ./gpu-check): env.json, pytest-gpu.txt, bench.jsonl (one
 line per setting; a setting that cannot run here is a line with its error) and a summary table
-on stdout. Nothing here asserts a speed: the figures go into the README with the date and device.
+on stdout. Nothing here asserts a speed: the figures go into docs/gpu.md with the date and device.
 
-On the project's lent GPU machines PyAV is missing: carry it as a wheel (README, "GPU runtimes").
+On the project's lent GPU machines PyAV is missing: carry it as a wheel (docs/gpu.md, "Running the GPU checks").
 """
 
 from __future__ import annotations

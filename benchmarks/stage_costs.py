@@ -4,7 +4,7 @@ one thread (no stage waits for a core another holds), beside the same run in thr
     python benchmarks/stage_costs.py CLIP [vidcolor's run options: --device cuda ...]
 
 For each of `inline` and `threaded`: frames/s, each stage's busy milliseconds per frame, and how
-many cores the process kept busy (CPU seconds over wall seconds). The README's per-frame 1080p
+many cores the process kept busy (CPU seconds over wall seconds). docs/performance.md's per-frame 1080p
 costs on the H200 came from this, on `benchmarks/gpu_check.py`'s 1080p clip. Nothing here
 asserts a speed.
 """

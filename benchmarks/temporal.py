@@ -8,7 +8,7 @@ once per frame (`--no-temporal`) and once with temporal smoothing. Both are scor
 original with `vidcolor eval` (PSNR, colourfulness, CDC, warp error); the original's own CDC and
 warp error are the truth's. A grey video (the clip's Y plane, neutral chroma) is scored too: our
 output has the same luma, so the grey video's warp error shows how much of ours the luma alone
-makes. Prints the README's table and one JSON line per clip.
+makes. Prints the table of docs/temporal.md, "Measured", and one JSON line per clip.
 """
 
 from __future__ import annotations

@@ -267,9 +267,9 @@ def record_model_inputs(monkeypatch, module, answer: Callable | None = None) -> 
             self.inner = real(request)
             self.info, self.device, self.name = self.inner.info, self.inner.device, self.inner.name
 
-        def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
+        def predict_ab(self, lightness: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
             seen.append(lightness.copy())
-            ab = self.inner.predict_ab(lightness)
+            ab = self.inner.predict_ab(lightness, hints)
             return ab if answer is None else answer(ab)
 
     monkeypatch.setattr(module, "load_colorizer", Recording)

@@ -21,7 +21,7 @@ from vidcolor.engines_cli import list_engines
 from vidcolor.errors import ModelError
 from vidcolor.media import set_decode_threads
 from vidcolor.model import DEFAULT_MODEL, OnnxColorizer, probe_lightness, read_info
-from vidcolor.run import _decoder_name
+from vidcolor.stages.source import _decoder_name
 from vidcolor.trt_engine import EngineKey, Profile, cached_engine, engine_dir
 
 
@@ -126,7 +126,9 @@ def test_torch_backend_refuses_an_operator_it_cannot_run(tiny_model, tmp_path):
     pool = next(node for node in model.graph.node if node.op_type == "AveragePool")
     pool.op_type = "LpPool"
     del pool.attribute[:]
-    pool.attribute.extend([onnx.helper.make_attribute("kernel_shape", [4, 4]), onnx.helper.make_attribute("strides", [4, 4])])
+    pool.attribute.extend(
+        [onnx.helper.make_attribute("kernel_shape", [4, 4]), onnx.helper.make_attribute("strides", [4, 4])]
+    )
     path = tmp_path / "lppool.onnx"
     onnx.save(model, str(path))
     TorchColorizer(tiny_model, device="cpu")  # the model as it is runs
@@ -461,7 +463,7 @@ def test_nvdec_decodes_without_frame_threads():
 def test_the_decoder_is_named_from_what_it_decoded(caplog):
     """A CUDA device attached is not NVDEC decoding: where NVDEC could not start, FFmpeg decodes
     on the CPU (planar yuv420p, where NVDEC's pictures come down as NV12), and the run must say so."""
-    with caplog.at_level(logging.WARNING, logger="vidcolor.run"):
+    with caplog.at_level(logging.WARNING, logger="vidcolor.stages.source"):
         assert _decoder_name(_decoding(True), _frame("yuv420p"), "cuda") == "cpu"
         assert _decoder_name(_decoding(True), _frame("yuv422p10le"), "cuda") == "cpu"
     assert "decoding it on the CPU" in caplog.text

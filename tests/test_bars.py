@@ -70,7 +70,7 @@ def test_a_pillarboxed_video_shows_the_model_its_picture_alone(tiny_model, tmp_p
     """A 4:3 picture in a 16:9 frame: the model saw the bars too, and coloured the picture worse
     (0.83 dB less PSNR on the validation photos pillarboxed so; on dog_path and bedroom, 0.5 dB
     less on the picture) and tinted the bars."""
-    import vidcolor.run
+    import vidcolor.stages.model
 
     rng = np.random.default_rng(1)
     frame = np.full((72, 128), 16, np.uint8)  # limited-range black
@@ -86,7 +86,7 @@ def test_a_pillarboxed_video_shows_the_model_its_picture_alone(tiny_model, tmp_p
             out.pts = i
             c.mux(stream.encode(out))
         c.mux(stream.encode(None))
-    seen = record_model_inputs(monkeypatch, vidcolor.run, lambda ab: np.full_like(ab, 30))  # colour everywhere
+    seen = record_model_inputs(monkeypatch, vidcolor.stages.model, lambda ab: np.full_like(ab, 30))  # colour everywhere
     colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", temporal=False)
     given = seen[0]
     assert given.min() > 10  # no bars in what the model saw

@@ -476,7 +476,7 @@ def test_the_model_sees_a_rotated_video_upright(tiny_model, tmp_path, monkeypatc
     """A phone's portrait video is stored on its side with a display rotation. The model learnt
     from upright photos (on its side it scored 1.1-1.2 dB less on the validation photos), so it is
     given the picture as shown, and its colour is turned back to the stored picture."""
-    import vidcolor.run
+    import vidcolor.stages.model
 
     turns = round(rotation / 90) % 4  # what shows the stored picture upright: np.rot90(stored, turns)
     upright = np.full((64, 96), 60, np.uint8)
@@ -498,7 +498,7 @@ def test_the_model_sees_a_rotated_video_upright(tiny_model, tmp_path, monkeypatc
         ab[:, : ab.shape[1] // 4, : ab.shape[2] // 4, 0] = 60
         return ab
 
-    seen = record_model_inputs(monkeypatch, vidcolor.run, marking)
+    seen = record_model_inputs(monkeypatch, vidcolor.stages.model, marking)
     colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", temporal=False)
     given = seen[0][0]
     assert given.shape[0] < given.shape[1]  # landscape, as shown

@@ -257,7 +257,7 @@ def test_a_hint_on_a_rotated_video_lands_on_its_stored_pixel(rotation):
     turns = round(rotation / 90) % 4
     stored = np.zeros((30, 50), np.uint8)
     stored[7, 41] = 1
-    displayed = np.rot90(stored, turns)  # what is shown (as the run turns it: run._predict_upright)
+    displayed = np.rot90(stored, turns)  # what is shown (as the run turns it: stages.model.ModelStage._predict_upright)
     ((y, x),) = np.argwhere(displayed)
     plane = hint_plane([_hint(int(x), int(y), 0)], displayed.shape, stored.shape, rotation=rotation)
     assert np.array_equal(plane[2], stored.astype(np.float32))
@@ -284,14 +284,6 @@ def test_hints_given_to_a_model_without_hint_inputs_are_an_error(tmp_path, capsy
     line = _failure(capsys, [str(src), str(dst), "--model", str(tiny_model), "--hints", str(hints)])
     assert "takes no colour hints" in line and "--hints" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hints.json", "photo.png"]
-
-
-def test_hints_for_a_video_are_not_yet_taken(tmp_path, capsys, hinted_model):
-    src = write_video(tmp_path / "reel.mp4", VideoSpec(frames=3))
-    hints = _hints_file(tmp_path / "hints.json", {"hints": [{**GOOD, "frame": 0}]})
-    line = _failure(capsys, [str(src), str(tmp_path / "out.mp4"), "--model", str(hinted_model), "--hints", str(hints)])
-    assert "not yet supported for video" in line
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hints.json", "reel.mp4"]
 
 
 def _recording(monkeypatch) -> list[tuple[np.ndarray, np.ndarray | None]]:

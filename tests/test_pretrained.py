@@ -50,7 +50,8 @@ def test_dequantized_mobilenet_classifies_the_imagenet_sample():
 def test_folded_padding_computes_the_same_network():
     net = _net()
     folded = fold_same_padding(copy.deepcopy(net))
-    assert not any(isinstance(m, torch.nn.Conv2d) and m.padding == (0, 0) and m.stride == (2, 2) for m in folded.modules())
+    convs = [m for m in folded.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert not any(m.padding == (0, 0) and m.stride == (2, 2) for m in convs)
     x, hints = torch.randn(2, 1, 64, 96), torch.from_numpy(probe_hints(2, 64, 96))
     with torch.no_grad():
         assert torch.allclose(net(x, hints), folded(x, hints), atol=1e-4)

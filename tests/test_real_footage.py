@@ -45,7 +45,7 @@ def test_chaplin_is_coloured_with_its_soundtrack(tmp_path):
 
 # Measured with the bundled model on 2026-11-23 (`python -m vidcolor.training.evaluate --clips`):
 # hue agreement 0.78 / 0.73, colourfulness ratio 0.45 / 1.09. (field_play_audio is a known failure
-# of this first model: the field comes out as water, hue agreement -0.63; see the README.)
+# of this first model: the field comes out as water, hue agreement -0.63; see docs/quality.md, "Colour clips".)
 @pytest.mark.parametrize("clip", ["juggle_grass.mp4", "dog_path.mp4"])
 def test_colour_clip_turned_grey_gets_plausible_colour(clip):
     """Grass and foliage must come out green-ish, not grey: the predicted hue agrees with the true one."""

@@ -201,7 +201,7 @@ def test_resume_with_nothing_to_resume_just_runs(make_video, tiny_model, tmp_pat
 def test_sigkill_then_resume(make_video, tiny_model, tmp_path):
     src = make_video(frames=150, width=320, height=240, audio_tracks=1, options=GOP)
     # FFV1, so that the frames can be compared exactly: PyAV's x264 does not always code the same
-    # frames the same way (its macroblock-tree rate control; README), and failed here once in 30.
+    # frames the same way (its macroblock-tree rate control; docs/resume.md), and failed here once in 30.
     args = [str(src), "--model", str(tiny_model), "--codec", "ffv1"]
     args += ["--batch-size", "2", "--segment-seconds", "0.5", "-q"]
     whole = tmp_path / "whole.mkv"
@@ -293,11 +293,11 @@ def test_recordings_joined_into_one_file_are_not_cut_into_parts(make_video, tmp_
 
 @pytest.mark.parametrize("strength", [0.5, 0.9, 0.98, 0.995])
 def test_a_parts_warm_up_leaves_at_most_one_percent_of_the_smoothers_memory_out(strength):
-    from vidcolor import run
+    from vidcolor.stages import source
 
-    frames = round(run.warmup_seconds(strength, 24.0) * 24)
-    assert strength**frames <= run.WARMUP_FORGOTTEN < strength ** (frames - 1)
-    assert run.warmup_seconds(0.0, 24.0) == 0.0
+    frames = round(source.warmup_seconds(strength, 24.0) * 24)
+    assert strength**frames <= source.WARMUP_FORGOTTEN < strength ** (frames - 1)
+    assert source.warmup_seconds(0.0, 24.0) == 0.0
 
 
 def test_a_part_without_warm_up_would_restart_the_colour(make_video, tiny_model, tmp_path, monkeypatch):
@@ -305,6 +305,7 @@ def test_a_part_without_warm_up_would_restart_the_colour(make_video, tiny_model,
     frames are per-frame colour again and differ from the whole run."""
     from vidcolor import run
     from vidcolor.config import ColorizeOptions
+    from vidcolor.stages import source
 
     src = make_video(frames=50, width=96, height=64, options=GOP)
     options = ColorizeOptions(model=tiny_model, codec="ffv1", segment_seconds=5)
@@ -312,9 +313,9 @@ def test_a_part_without_warm_up_would_restart_the_colour(make_video, tiny_model,
     colorize(src, whole, options)
     parts = [run.Part(0, 0.0, 1.0), run.Part(1, 1.0, None)]
     results = {}
-    default = run.warmup_seconds
+    default = source.warmup_seconds
     for warmup in ("default", "none"):
-        monkeypatch.setattr(run, "warmup_seconds", default if warmup == "default" else lambda strength, rate: 0.0)
+        monkeypatch.setattr(source, "warmup_seconds", default if warmup == "default" else lambda strength, rate: 0.0)
         out = tmp_path / f"out-{warmup}.mkv"
         for part in parts:
             run.colorize_part(src, out, options, part)

@@ -187,15 +187,15 @@ def test_an_interlaced_frame_gets_its_chroma_field_by_field(make_video, tiny_mod
     """The colour stage is told which frames hold two fields, so that interlaced 4:2:0 gets each
     chroma row from its own field's lines (tests/test_colour.py); until 2026-11-30 every frame's
     chroma rows averaged both fields, so a moving edge's colour flickered from field to field."""
-    import vidcolor.run
+    import vidcolor.stages.colour
 
-    real, told = vidcolor.run.chroma_planes, []
+    real, told = vidcolor.stages.colour.chroma_planes, []
 
     def recording(*args, interlaced=False, **kwargs):
         told.append(interlaced)
         return real(*args, interlaced=interlaced, **kwargs)
 
-    monkeypatch.setattr(vidcolor.run, "chroma_planes", recording)
+    monkeypatch.setattr(vidcolor.stages.colour, "chroma_planes", recording)
     src = make_video(".mkv", frames=6, codec="ffv1", field_order=order)
     colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1")
     assert told == [order is not None] * 6
@@ -416,7 +416,7 @@ def test_a_packet_whose_time_goes_back_is_left_out_unless_the_video_jumped_too(m
     """A damaged timestamp in one sound packet (0.5 s back) is not a new recording: the packet is left
     out and counted (the muxer refused it, and the output lost all its sound); only where the
     video's clock started again too is the stream moved on from there."""
-    from vidcolor.run import _continuous
+    from vidcolor.stages.assembly import _continuous
 
     src = make_video(".mp4", frames=25, audio_tracks=1)  # AAC: 47 packets a second
 
@@ -452,7 +452,7 @@ def test_a_sound_packet_read_twice_is_kept_once_and_one_at_the_same_time_follows
     time), and MP4's muxer refused the second, at the same time as the first: the whole sound was
     left out. The copy read twice is left out; a different packet at the same time follows the one
     before by a tick, as `ffmpeg` puts it."""
-    from vidcolor.run import _continuous
+    from vidcolor.stages.assembly import _continuous
 
     src = make_video(".mp4", frames=25, audio_tracks=1)
 
@@ -589,23 +589,23 @@ def test_fuzzing_the_probe_and_demux_layer(tmp_path, tiny_model):
 
 def _batch_sizes(monkeypatch) -> list[int]:
     """The number of frames of each batch the model stage passes on, in the list returned."""
-    from vidcolor import run
+    from vidcolor.stages.model import ModelStage
 
     sizes = []
-    real_model = run._Job.model
+    real_model = ModelStage.__call__
 
     def counting(self, batches):
         for batch in real_model(self, batches):
             sizes.append(len(batch))
             yield batch
 
-    monkeypatch.setattr(run._Job, "model", counting)
+    monkeypatch.setattr(ModelStage, "__call__", counting)
     return sizes
 
 
 def test_8k_frames_go_through_one_per_batch(make_video, tiny_model, tmp_path, monkeypatch):
     """An 8K frame is 50 MB decoded: batches shrink to one such frame, so the frames in flight stay
-    within what eight 1080p frames take (peak memory is measured in the README, not asserted)."""
+    within what eight 1080p frames take (peak memory is measured in docs/performance.md, "Memory", not asserted)."""
     sizes = _batch_sizes(monkeypatch)
     src = make_video(".mkv", codec="ffv1", width=7680, height=4320, frames=3)
     stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", batch_size=8)
@@ -621,10 +621,10 @@ def test_batches_are_sized_by_the_bytes_of_a_frame(make_video, tiny_model, tmp_p
     """The frames in flight are bounded in bytes: a 16-bit 4:4:4 frame (a film scan's) takes four
     times the bytes of an 8-bit 4:2:0 one of the same size, and goes fewer to a batch. Until
     2026-11-30 the bound counted pixels: a 2K scan went five frames to a batch, 1.8 GB in flight."""
-    from vidcolor import run
+    from vidcolor.stages import source
 
     sizes = _batch_sizes(monkeypatch)
-    monkeypatch.setattr(run, "BYTES_PER_BATCH", 8 * 64 * 48 * 3 // 2)  # eight 8-bit 4:2:0 frames of 64x48
+    monkeypatch.setattr(source, "BYTES_PER_BATCH", 8 * 64 * 48 * 3 // 2)  # eight 8-bit 4:2:0 frames of 64x48
     src = make_video(".mkv", codec="ffv1", pix_fmt=pix_fmt, width=64, height=48, frames=10)
     stats = colorize(src, tmp_path / "out.mkv", model=tiny_model, codec="ffv1", batch_size=8)
     assert stats.frames == 10 and sizes == expected

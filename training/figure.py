@@ -1,4 +1,4 @@
-"""The README's figures: grey / ours / truth for a few held-out photos, or grey / each model for
+"""The figures of the README and docs/: grey / ours / truth for a few held-out photos, or grey / each model for
 frames of a black-and-white film (no truth there), to compare models side by side.
 
 python -m vidcolor.training.figure --model M.onnx --data ../shared/data/photos --out docs/validation.jpg

@@ -119,8 +119,12 @@ def read_tflite(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     def tensor(index: int) -> np.ndarray:
         t = graph.Tensors(index)
         raw = model.Buffers(t.Buffer()).DataAsNumpy()
-        dtype = {tflite.TensorType.INT8: np.int8, tflite.TensorType.UINT8: np.uint8, tflite.TensorType.INT32: np.int32,
-                 tflite.TensorType.FLOAT32: np.float32}[t.Type()]
+        dtype = {
+            tflite.TensorType.INT8: np.int8,
+            tflite.TensorType.UINT8: np.uint8,
+            tflite.TensorType.INT32: np.int32,
+            tflite.TensorType.FLOAT32: np.float32,
+        }[t.Type()]
         q = np.frombuffer(raw.tobytes(), dtype=dtype).reshape(t.ShapeAsNumpy())
         if dtype == np.float32:
             return q.copy()

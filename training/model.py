@@ -138,7 +138,9 @@ class MobileColorNet(nn.Module):
         self.encoder.features[0].conv = grey
         w = dims.widths  # decoder channels at 1/16, 1/8, 1/4
         self.context = nn.Sequential(nn.Linear(320, 320), nn.ReLU(inplace=True), nn.Linear(320, 320))
-        self.up = nn.ModuleList([_Up(320, 96, w[0]), _Up(w[0], 32, w[1]), _Up(w[1], 24 + self.hint_channels, w[2], convs=1)])
+        self.up = nn.ModuleList(
+            [_Up(320, 96, w[0]), _Up(w[0], 32, w[1]), _Up(w[1], 24 + self.hint_channels, w[2], convs=1)]
+        )
         self.head = nn.Conv2d(w[2], dims.out_channels, 1)
         if dims.hints:
             self.hint_stem = nn.Conv2d(HINT_CHANNELS, stem.out_channels, 3, 2, 0)

@@ -39,7 +39,7 @@ class TrainOptions:
     l1_weight: float = 0.0  # classification head: weight of an L1 term on the annealed-mean ab (0: none)
     gan_steps: int = 0  # PatchGAN steps after the main run (0: none); their final weights are exported
     gan_weight: float = 0.05  # adversarial loss weight beside the main objective
-    temperature: float = 0.5  # annealed-mean temperature stored for the runtime (see README: chosen on training photos)
+    temperature: float = 0.5  # annealed-mean temperature stored for the runtime (docs/training.md, "Decoding settings")
     render_size: int = 256  # px, the short side the runtime should render at
     val_fraction: float = 0.1  # share of photos held out for validation
     val_every: int = 250  # steps between validation passes
@@ -156,7 +156,9 @@ def train(options: TrainOptions) -> dict:
     loop_start, running = time.perf_counter(), []
     while step < options.steps:
         set_frozen(step < options.freeze_steps)
-        l_np, ab_np = train_set.sample(rng, options.batch_size, options.crop, options.film_augment, options.spectral_augment)
+        l_np, ab_np = train_set.sample(
+            rng, options.batch_size, options.crop, options.film_augment, options.spectral_augment
+        )
         lightness, ab = torch.from_numpy(l_np).to(device), torch.from_numpy(ab_np).to(device)
         extra = (torch.from_numpy(sample_hints(ab_np, rng, HINT_SCALE)).to(device),) if dims.hints else ()
         target = torch.nn.functional.avg_pool2d(ab, OUTPUT_STRIDE)

@@ -3,7 +3,7 @@
 Archival transfers often carry a 4:3 film in a 16:9 frame (pillarbox) or a wide film in a 4:3
 frame (letterbox). Given the whole frame, the model colours the picture worse: on the 169
 validation photos with bars of about 1/8 of the frame on each side, 0.83 dB less PSNR than the
-picture alone pillarboxed, 0.50 dB less letterboxed (README). So the model sees the picture inside
+picture alone pillarboxed, 0.50 dB less letterboxed (docs/colour.md, "Black bars"). So the model sees the picture inside
 the bars, at its render size, and the bars get no colour (they stay black, where the model used
 to tint them).
 """

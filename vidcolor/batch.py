@@ -14,8 +14,7 @@ import argparse
 import json
 import logging
 import sys
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
 
 from .cli import (
@@ -31,7 +30,7 @@ from .cli import (
 from .config import ColorizeOptions
 from .distributed import DEFAULT_PART_SECONDS
 from .errors import VidcolorError
-from .progress import ProgressBar
+from .outcome import Outcome, colorize_one
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +38,6 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mxf .mpg .mpeg .ts .m2ts .mts .vob .wmv .flv .dv .ogv .3gp .nut".split()
 )
-
-
-@dataclass
-class Outcome:
-    input: str
-    output: str
-    status: str  # "done", "skipped" (output already there) or "failed"
-    frames: int = 0
-    seconds: float = 0.0
-    message: str = ""  # why it failed
 
 
 def find_videos(root: Path, exclude: Path | None = None, stills: bool = False) -> list[Path]:
@@ -73,33 +62,6 @@ def plan(sources: list[Path], in_dir: Path, out_dir: Path, suffix: str | None) -
         dst = out_dir / src.relative_to(in_dir)
         pairs.append((src, dst.with_suffix(suffix) if suffix else dst))
     return pairs
-
-
-def colorize_one(src: Path, dst: Path, options: ColorizeOptions, label: str | None = None) -> Outcome:
-    """One video or image of a batch, its failure caught and described: the unit a worker runs."""
-    from .image import colorize_image, picture_by_picture
-    from .run import colorize
-
-    outcome = Outcome(str(src), str(dst), "done")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    bar = ProgressBar(src, label) if label else None
-    started = time.perf_counter()
-    try:
-        if picture_by_picture(src, dst):
-            outcome.frames = colorize_image(src, dst, options, progress=bar).frames
-        else:
-            # An interrupted video continues from its last checkpoint, so rerunning a batch loses nothing.
-            outcome.frames = colorize(src, dst, replace(options, resume=True), progress=bar).frames
-    except VidcolorError as e:
-        outcome.status, outcome.message = "failed", str(e)
-    except Exception as e:  # noqa: BLE001 - one bad reel must not stop the other thousand
-        log.debug("unexpected failure on %s", src, exc_info=True)
-        outcome.status, outcome.message = "failed", f"{type(e).__name__}: {e}"
-    finally:
-        if bar:
-            bar.close()
-    outcome.seconds = round(time.perf_counter() - started, 2)
-    return outcome
 
 
 def run_batch(

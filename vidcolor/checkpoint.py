@@ -53,6 +53,7 @@ class ResumePoint:
     last_source_pts: int | None = None  # the input pts of the frame before it (before any repair)
     temporal: dict[str, np.ndarray] | None = None  # TemporalSmoother.state() before its first frame
     exposure: list[float] = field(default_factory=list)  # ExposureSteadier.state() before its first frame
+    hints: dict = field(default_factory=dict)  # HintTrack.state() before its first frame (its arrays: in temporal)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "temporal"}

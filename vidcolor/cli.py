@@ -22,7 +22,7 @@ from . import __version__, sample_path
 from .backends import BACKENDS, DEVICES
 from .checkpoint import work_dir
 from .config import ColorizeOptions
-from .errors import InputError, VidcolorError
+from .errors import VidcolorError
 from .media import DECODERS
 from .progress import ProgressBar
 from .torch_colour import COLOUR_DEVICES
@@ -194,12 +194,12 @@ def _parser() -> argparse.ArgumentParser:
         f"with its music) into OUTPUT instead of INPUT into OUTPUT (default {SAMPLE_OUTPUT} in this folder)",
     )
     add_run_options(p)
-    # Here, not in add_run_options, until the video path takes hints (batch and bench run videos).
+    # Here, not in add_run_options: a batch takes each video's own hints file beside it (batch.py).
     p.add_argument(
         "--hints",
         type=Path,
-        help="hints.json: points of known colour for the colour to follow (docs/hints.md); needs a model "
-        "trained with hints; stills only so far (vidcolor frame shows a video's frame to place them on)",
+        help="hints.json: points of known colour for the colour to follow (docs/hints.md); held along a "
+        "video's shot; needs a model trained with hints (vidcolor frame shows a video's frame to place them on)",
     )
     p.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT if it exists (and discard an interrupted run's work)"
@@ -277,8 +277,6 @@ def main(argv: list[str] | None = None) -> int:
             options = options_from_args(args)
             if picture_by_picture(args.input, args.output):
                 stats = colorize_image(args.input, args.output, options, progress=None if args.quiet else bar)
-            elif options.hints is not None:
-                raise InputError(f"--hints is not yet supported for video ({args.input}); only for a still image")
             else:
                 stats = colorize(args.input, args.output, options, progress=None if args.quiet else bar)
             bar.close()

@@ -174,9 +174,9 @@ def ycbcr_to_rgb_keeping_luma(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray, 
 
 # Colour fades out over this many L* next to black and next to white. There a colour cannot be
 # shown with the picture's own luma (a player clips it: the black of a title card came out dark
-# red), and the model's colour is least sure (measured on 2026-11-30, README "How it works": on the
-# 169 validation photos 21.04 -> 21.21 dB at colourfulness 39.6 -> 39.0; 30 at the white end gains
-# no more than turning all colour down does).
+# red), and the model's colour is least sure (measured on 2026-11-30, docs/colour.md, "The fade at
+# black and white": on the 169 validation photos 21.04 -> 21.21 dB at colourfulness 39.6 -> 39.0;
+# 30 at the white end gains no more than turning all colour down does).
 FADE_BLACK = 20.0
 FADE_WHITE = 20.0
 

@@ -43,8 +43,8 @@ def run_on_ray(
     part_seconds: float = DEFAULT_PART_SECONDS,
 ) -> Iterator:
     """Outcomes of colorizing each (input, output) pair on Ray, in the order of `pairs`."""
-    from .batch import colorize_one
     from .image import is_image
+    from .outcome import colorize_one, with_own_hints
 
     if not pairs:
         return
@@ -65,7 +65,7 @@ def run_on_ray(
     join_task = ray.remote(num_cpus=1, max_retries=0)(_join_parts)
     refs, submitted = [], []
     for src, dst in pairs:
-        parts = [] if is_image(src) else split(src, options, part_seconds)
+        parts = [] if is_image(src) else split(src, with_own_hints(src, options), part_seconds)
         if parts:
             done = [part_task.remote(src, dst, options, part) for part in parts]
             submitted += done
@@ -91,6 +91,8 @@ def split(src: Path, options: ColorizeOptions, part_seconds: float) -> list:
     from .media import clock_jumps, time_span
     from .run import Part
 
+    if options.hints is not None:
+        return []  # hints are carried along the whole reel (hint_track): one task
     span = time_span(src, options.frame_rate)
     if span is None or span[1] <= 2 * part_seconds:
         return []
@@ -123,7 +125,7 @@ def _colorize_part(src: Path, dst: Path, options: ColorizeOptions, part) -> tupl
 def _join_parts(src: Path, dst: Path, options: ColorizeOptions, parts: list, *results):
     """The output of a reel made from its parts, once all are done: the reel's Outcome. Its
     seconds are those of the parts and the join added up (worker time, not wall time)."""
-    from .batch import Outcome
+    from .outcome import Outcome
     from .run import assemble_parts
 
     outcome = Outcome(str(src), str(dst), "done")

@@ -4,7 +4,7 @@ Old film flickers: exposure and printing light vary from frame to frame by a few
 model is sensitive to exposure (darker pictures come out more saturated, and in other hues): on a
 `dog_path.mp4` frame, 5% less light changes its ab by 4 units RMS, a third of the frame's mean
 chroma. So a flickering reel's colour pulses with its brightness, frame by frame, and the temporal
-stage, which follows brightness to trust its warp, can hold less of it (README: Temporal stability).
+stage, which follows brightness to trust its warp, can hold less of it (docs/temporal.md, "Film flicker").
 
 `ExposureSteadier` measures each frame's exposure (the mean of L* + 16 over the picture: an
 exposure gain g in linear light multiplies L* + 16 by g^(1/3) wherever L* > 8) and gives the gain

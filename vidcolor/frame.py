@@ -114,7 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--at", type=float, metavar="SECONDS", help="the frame shown this long after the first frame")
     which.add_argument("--frame", type=int, metavar="N", help="the frame of this 0-based index among those decoded")
-    p.add_argument("--frame-rate", type=parse_frame_rate, help="frames per second of a folder of numbered frames (default 24)")
+    p.add_argument(
+        "--frame-rate", type=parse_frame_rate, help="frames per second of a folder of numbered frames (default 24)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     return p
 

@@ -227,6 +227,7 @@ def hint_plane(
     columns: slice = slice(None),
     rotation: int = 0,
     scale: float = 110.0,
+    weights: Sequence[float] | None = None,
 ) -> np.ndarray:
     """The hint plane (3, h, w) float32 of `shape` (h, w) that a hinted model takes beside the L of
     a picture displayed at `displayed` (height, width) px: a / scale, b / scale and a mask of 1
@@ -237,7 +238,8 @@ def hint_plane(
     `rotation` degrees (a video's display rotation: np.rot90(stored, rotation // 90) is what is
     displayed), so it lines up with the L the model is given. Each hint covers the square of
     displayed pixels within `radius` of its point, scaled to the plane, and at least the plane's
-    pixel under the point; a hint whose point lies outside the region is left out.
+    pixel under the point; a hint whose point lies outside the region is left out. `weights`, one
+    per hint, are the mask's values instead of 1 (a hint fading out along a shot: hint_track).
     """
     turns = quarter_turns(rotation)
     stored = displayed if turns % 2 == 0 else displayed[::-1]
@@ -245,7 +247,7 @@ def hint_plane(
     left, right, _ = columns.indices(stored[1])
     down, across = shape[0] / (bottom - top), shape[1] / (right - left)  # plane px per stored px
     plane = np.zeros((HINT_PLANES, *shape), np.float32)
-    for hint in hints:
+    for hint, weight in zip(hints, [1.0] * len(hints) if weights is None else weights):
         row, column = _stored(hint.x + 0.5, hint.y + 0.5, displayed, turns)
         row, column = (row - top) * down, (column - left) * across
         if not (0 <= row < shape[0] and 0 <= column < shape[1]):
@@ -263,5 +265,5 @@ def hint_plane(
         patch = (slice(max(0, y0), min(shape[0], y1)), slice(max(0, x0), min(shape[1], x1)))
         plane[(0, *patch)] = hint.a / scale
         plane[(1, *patch)] = hint.b / scale
-        plane[(2, *patch)] = 1.0
+        plane[(2, *patch)] = weight
     return plane

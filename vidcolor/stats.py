@@ -40,6 +40,7 @@ class RunStats:
     # times in s (colour.COLOUR_FRAME_CODES); their colour is replaced like any other
     colour_passages: list[dict] = field(default_factory=list)
     hints: list[dict] = field(default_factory=list)  # colour hints the model was given (--hints): as in the file
+    hints_dropped: list[dict] = field(default_factory=list)  # ... those a scene cut ended, with its frame and time
     peak_rss_mb: float = 0.0  # the process's peak resident memory at the end of the run
 
     @property

@@ -33,7 +33,8 @@ HISTOGRAM_BINS = 64
 # the render size): 3x3 when the flow is at half the render size, 5x5 at the full render size.
 FLOW_SIDE = 128  # px: short side the flow is computed at (never above the render size) ...
 FLOW_MIN_SIDE = 64  # px: ... nor below this (DIS needs room for its patches)
-# DIS's medium preset lowers CDC by about 10% but makes a whole run about 10% slower (README).
+# DIS's medium preset lowers CDC by about 10% but makes a whole run about 10% slower (docs/temporal.md,
+# "Tried and not kept").
 FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
 FLAT_GRADIENT = 0.5  # L* per pixel at flow size: below this an area is flat ...
 FLAT_WINDOW = (5, 5)  # ... on average over this window
@@ -45,6 +46,16 @@ class SmoothResult:
     ab: np.ndarray  # (h, w, 2) float32 smoothed colour at model resolution
     cut: bool  # the state was reset before this frame (first frame, cut or size change)
     trust: float  # mean warp trust over the frame, 0..1 (0 at a reset)
+
+
+@dataclass
+class Motion:
+    """How a frame follows from the one before, at the flow size."""
+
+    size: tuple[int, int]  # (width, height) of the flow
+    trust: np.ndarray | None  # (h2, w2) trust in the previous frame warped onto this one; None: a reset
+    warp: tuple | None  # cv2.remap maps: where each pixel was in the previous frame
+    forward: np.ndarray | None  # (h2, w2, 2) flow: where each pixel of the previous frame went
 
 
 def _histogram(lightness8: np.ndarray) -> np.ndarray:
@@ -71,27 +82,44 @@ class TemporalSmoother:
 
     def state(self) -> dict[str, np.ndarray]:
         """What the next frame's smoothing depends on (empty after a reset), for `restore()`."""
-        if self._ab is None:
+        if self._lightness8 is None:
             return {}
-        return {
+        state = {
             "lightness8": self._lightness8,
             "lightness": self._lightness,
             "histogram": self._histogram,
-            "ab": self._ab,
             "ab_shape": np.asarray(self._ab_shape),
         }
+        return state if self._ab is None else state | {"ab": self._ab}  # none where only `follow` was called
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
         """Continues from a `state()` taken in another process (a resumed run) as if never stopped."""
         self.reset()
         if state:
             self._lightness8, self._lightness = state["lightness8"], state["lightness"]
-            self._histogram, self._ab = state["histogram"], state["ab"]
+            self._histogram, self._ab = state["histogram"], state.get("ab")
             self._ab_shape = tuple(int(n) for n in state["ab_shape"])
 
     def smooth(self, lightness: np.ndarray, ab: np.ndarray) -> SmoothResult:
         """lightness (H, W) L* at render size, ab (h, w, 2) prediction -> smoothed ab for this frame."""
         ab = np.asarray(ab, dtype=np.float32)
+        motion = self.follow(lightness, ab.shape)
+        # The colour is carried and blended at the flow size, where occlusion edges are sharper than
+        # at the model's quarter size; the prediction only gets the difference the blend made.
+        predicted = cv2.resize(ab, motion.size, interpolation=cv2.INTER_LINEAR)
+        if motion.trust is None or self.strength == 0:
+            out, state = ab, predicted
+        else:
+            state = self._blend(predicted, motion.trust, motion.warp)
+            out = ab + cv2.resize(state - predicted, (ab.shape[1], ab.shape[0]), interpolation=cv2.INTER_AREA)
+        self._ab = state
+        trust = motion.trust
+        return SmoothResult(out, trust is None, 0.0 if trust is None else float(trust.mean()))
+
+    def follow(self, lightness: np.ndarray, ab_shape: tuple) -> Motion:
+        """How this frame (L* (H, W) at render size) follows from the last one given, for colour
+        of `ab_shape` (h, w, 2); the last frame becomes this one. `smooth` carries the colour along
+        it; `vidcolor.hint_track` carries hint points."""
         height, width = lightness.shape
         # Flow at a fixed 128 px short side, whatever the render size: at 96 px (half of 192) fast
         # motion in tears_of_steel read as 3 false cuts. ab lives at a quarter of the render size,
@@ -102,12 +130,12 @@ class TemporalSmoother:
         lightness = cv2.resize(np.asarray(lightness, dtype=np.float32), size, interpolation=resampling)
         lightness8 = np.clip(lightness * 2.55 + 0.5, 0, 255).astype(np.uint8)
         histogram = _histogram(lightness8)
-        fresh = self._lightness8 is None or self._lightness8.shape != lightness8.shape or self._ab_shape != ab.shape
-        cell = size[0] / ab.shape[1]  # flow pixels per ab pixel
+        fresh = self._lightness8 is None or self._lightness8.shape != lightness8.shape or self._ab_shape != ab_shape
+        cell = size[0] / ab_shape[1]  # flow pixels per ab pixel
         radius = max(1, round(cell / 2))
         neighbourhood = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-        trust, following, agreeing, warp = (
-            (None, 0.0, 0.0, None) if fresh else self._trust(lightness8, lightness, neighbourhood)
+        trust, following, agreeing, warp, forward = (
+            (None, 0.0, 0.0, None, None) if fresh else self._trust(lightness8, lightness, neighbourhood)
         )
         # A cut: little of the frame follows from the last one, or the brightness distribution jumped
         # and not most of it does (narrow histograms of flat, grainy frames jump without a cut).
@@ -116,25 +144,18 @@ class TemporalSmoother:
         # but not the picture (DIS matches mean-normalized patches, so its two flows still agree).
         unfollowed = following < CUT_MIN_FOLLOWING or (jumped and following < CUT_JUMP_FOLLOWING)
         if unfollowed and agreeing < CUT_MAX_AGREEING:
-            trust = None
-        # The colour is carried and blended at the flow size, where occlusion edges are sharper than
-        # at the model's quarter size; the prediction only gets the difference the blend made.
-        predicted = cv2.resize(ab, size, interpolation=cv2.INTER_LINEAR)
-        if trust is None or self.strength == 0:
-            out, state = ab, predicted
-        else:
-            state = self._blend(predicted, trust, warp)
-            out = ab + cv2.resize(state - predicted, (ab.shape[1], ab.shape[0]), interpolation=cv2.INTER_AREA)
-        self._lightness8, self._lightness, self._histogram, self._ab = lightness8, lightness, histogram, state
-        self._ab_shape = ab.shape
-        return SmoothResult(out, trust is None, 0.0 if trust is None else float(trust.mean()))
+            trust = warp = forward = None
+        self._lightness8, self._lightness, self._histogram = lightness8, lightness, histogram
+        self._ab_shape = tuple(ab_shape)
+        return Motion(size, trust, warp, forward)
 
     def _trust(
         self, lightness8: np.ndarray, lightness: np.ndarray, neighbourhood: np.ndarray
-    ) -> tuple[np.ndarray, float, float, tuple]:
+    ) -> tuple[np.ndarray, float, float, tuple, np.ndarray]:
         """Per-pixel trust (h2, w2) in [0, 1] of the previous frame warped onto this one, the share of
         pixels that follow from it (flows agree or flat, L within CUT_MATCH_L), the share where the
-        two flows agree, and the warp's cv2.remap maps (where each pixel was in the previous frame)."""
+        two flows agree, the warp's cv2.remap maps (where each pixel was in the previous frame), and
+        the forward flow (where each pixel of the previous frame went)."""
         backward = self.flow.calc(lightness8, self._lightness8, None)  # this frame -> previous
         forward = self.flow.calc(self._lightness8, lightness8, None)  # previous -> this frame
         height, width = lightness8.shape
@@ -155,7 +176,7 @@ class TemporalSmoother:
         trust = np.exp(-(difference * difference)) * trusted
         # A pixel is only as trustworthy as its neighbours: the carried colour is sampled bilinearly,
         # so an untrusted neighbour (an occlusion edge) would leak colour.
-        return cv2.erode(trust, neighbourhood), following, agreeing, (map_x, map_y)
+        return cv2.erode(trust, neighbourhood), following, agreeing, (map_x, map_y), forward
 
     def _blend(self, ab: np.ndarray, trust: np.ndarray, warp: tuple) -> np.ndarray:
         """ab (h2, w2, 2) prediction at flow size, trust (h2, w2), warp maps -> blended ab at flow size."""
