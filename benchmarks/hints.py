@@ -1,6 +1,6 @@
 """How much colour hints help on held-out photos: PSNR at 0, 1, 5, 10 and 50 hints (docs/hints.md).
 
-    python benchmarks/hints.py --model M.onnx [--data ../shared/data/photos] [--limit N] [--json-out F]
+    python benchmarks/hints.py --model M.onnx [--data ../shared/data/photos] [--limit N] [--model-only] [--json-out F]
 
 Each validation photo (`python -m vidcolor.training.evaluate`'s split, at its 256 px short side)
 is turned into its luma and colorized with hints sampled from its true colours, as a user would
@@ -9,7 +9,8 @@ photo's mean sRGB over the hint's square written as "#rrggbb", read back through
 parser (vidcolor.hints). The first k of one photo's 50 points are its k hints, so more hints add
 to fewer. PSNR is of the whole picture in R'G'B' against the photo (as `evaluate`). A hintless
 model (`--baseline`, default the bundled one, none where it takes hints) is scored on the same
-photos, for "0 hints must lose nothing".
+photos, for "0 hints must lose nothing". `--model-only` scores what the network makes of its hint
+plane alone, without the spreading of what it left out (hints.spread_hints) that every run does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from common import emit, now
 from vidcolor.training.data import find_photos, load_rgb
 from vidcolor.training.evaluate import EVAL_SHORT_SIDE, select
 
+from vidcolor import bars
 from vidcolor.colour import rgb_to_luma
 from vidcolor.hints import DEFAULT_RADIUS, parse_hints
 from vidcolor.image import colorize_luma
@@ -91,8 +93,11 @@ def main() -> None:
     p.add_argument("--split", default="val", help="evaluate's split (default val: held out of training)")
     p.add_argument("--limit", type=int, help="the first N photos of the split only")
     p.add_argument("--threads", type=int, help="model threads (default: every core)")
+    p.add_argument("--model-only", action="store_true", help="without hints.spread_hints (the network alone)")
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
+    if args.model_only:  # the one place runs call it (bars._predict); a run has no switch for it
+        bars.spread_hints = lambda ab, lightness, plane, scale: ab
     photos = select(find_photos([args.data]), args.split)[: args.limit]
     started = time.perf_counter()
     result = score(args.model, photos, args.baseline, args.threads)
@@ -111,6 +116,7 @@ def main() -> None:
             "model": str(args.model),
             "baseline": str(args.baseline),
             "split": args.split,
+            "spread": not args.model_only,
             "radius": DEFAULT_RADIUS,
             "seed": SEED,
             "seconds": round(time.perf_counter() - started, 1),

@@ -1,6 +1,6 @@
 """End-to-end CPU throughput of `vidcolor` next to a plain ffmpeg x264 transcode of the same clip.
 
-    python benchmarks/throughput.py CLIP [--preset medium] [--crf 18] [--json-out results.jsonl]
+    python benchmarks/throughput.py CLIP [--model M] [--preset medium] [--crf 18] [--json-out results.jsonl]
 
 All runs encode with libx264 at the same preset and CRF and copy the audio, one after the
 other in this process, so the ratios are measured on one machine in one run: ffmpeg, vidcolor,
@@ -34,6 +34,7 @@ def main() -> int:
     p.add_argument("--preset", default="medium")
     p.add_argument("--crf", type=int, default=18)
     p.add_argument("--threads", type=int, help="passed to vidcolor --threads (model threads)")
+    p.add_argument("--model", help="passed to vidcolor --model (default: the bundled model)")
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
     if not shutil.which("ffmpeg"):
@@ -71,6 +72,8 @@ def main() -> int:
             command += ["--preset", args.preset, "--crf", str(args.crf), "--stats-json", str(stats_path)]
             if args.threads:
                 command += ["--threads", str(args.threads)]
+            if args.model:
+                command += ["--model", args.model]
             seconds = _timed(command + list(extra))
             return seconds, json.loads(stats_path.read_text())
 
@@ -94,6 +97,7 @@ def main() -> int:
         "vidcolor_peak_rss_mb": stats.get("peak_rss_mb"),
         "render_shape": stats["render_shape"],
         "model_threads": args.threads or "default",
+        "model": args.model or "bundled",
     }
     print(f"{'clip':28} {'frames':>6} {'ffmpeg fps':>10} {'vidcolor fps':>12} {'ratio':>6} {'per-frame fps':>13}")
     print(

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 from vidcolor.cli import main
 from vidcolor.colour import rgb_to_lab, rgb_to_luma
 from vidcolor.errors import InputError
-from vidcolor.hints import Hint, Hints, colour_ab, hint_plane, parse_hints
+from vidcolor.hints import Hint, Hints, colour_ab, hint_plane, parse_hints, spread_hints
 from vidcolor.model import METADATA_KEY, OnnxColorizer, read_info
 
 HINT_SCALE = 110.0
@@ -518,3 +518,24 @@ def test_hints_reads_the_issue_example():
     hints.check_picture(1280, 720)
     with pytest.raises(InputError, match="hint 2 of 2: x: 640 is outside"):
         hints.check_picture(640, 480)
+
+
+def test_spread_hints_sets_the_hinted_cell_and_stops_at_an_edge_in_lightness():
+    # a picture dark on the left, light on the right, the model's ab all zero, one hint on the left
+    lightness = np.full((1, 64, 64), 30.0, np.float32)
+    lightness[:, :, 32:] = 80.0
+    ab = np.zeros((1, 16, 16, 2), np.float32)  # output stride 4
+    plane = hint_plane([Hint(1, 8, 32, "#a83226", 40.0, 25.0, 2.0)], (64, 64), (64, 64))
+    out = spread_hints(ab, lightness, plane[None], 110.0)
+    assert np.allclose(out[0, 8, 2], [40.0, 25.0], atol=0.5)  # the hinted cell takes the hint's ab
+    left, right = out[0, :, :8, 0].mean(), out[0, :, 8:, 0].mean()
+    assert left > 15 and right < 0.2 * left  # spread along its tone, hardly across the edge
+    assert np.array_equal(spread_hints(ab, lightness, np.zeros((1, 3, 64, 64), np.float32)), ab)  # no hint: as is
+
+
+def test_spread_hints_takes_a_fading_hints_weight():
+    lightness = np.full((1, 32, 32), 50.0, np.float32)
+    ab = np.zeros((1, 8, 8, 2), np.float32)
+    plane = hint_plane([Hint(1, 16, 16, "#a83226", 40.0, 25.0, 2.0)], (32, 32), (32, 32), weights=[0.5])
+    out = spread_hints(ab, lightness, plane[None], 110.0)
+    assert 15 < out[0, 4, 4, 0] < 25  # half way to the hint where it is half trusted

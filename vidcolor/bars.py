@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .exposure import apply_gains
+from .hints import spread_hints
 
 BAR_LIGHTNESS = 8.0  # L*: a row or column this dark or darker (most of it, in every frame) is a bar
 BAR_SHARE = 0.95  # ... "most of it": this share of its values, so noise and specks do not count
@@ -109,7 +110,7 @@ def predict_picture(
     if box is None:
         if steady is not None:
             lightness = apply_gains(lightness, steady(lightness))
-        return lightness, _predict(predict, lightness, hints_at, shape, slice(None), slice(None)), None
+        return lightness, _predict(predict, lightness, hints_at, shape, slice(None), slice(None), info.hint_scale), None
     # the picture alone, at the render size, from the full-size frames
     rows, columns = box.pixels(height, width)
     inner = info.render_shape(rows.stop - rows.start, columns.stop - columns.start, render_size)
@@ -118,7 +119,11 @@ def predict_picture(
     if steady is not None:
         gains = steady(picture)
         lightness, picture = apply_gains(lightness, gains), apply_gains(picture, gains)
-    return lightness, place_ab(_predict(predict, picture, hints_at, inner, rows, columns), box, grid), box
+    return (
+        lightness,
+        place_ab(_predict(predict, picture, hints_at, inner, rows, columns, info.hint_scale), box, grid),
+        box,
+    )
 
 
 def _predict(
@@ -128,6 +133,11 @@ def _predict(
     shape: tuple[int, int],
     rows: slice,
     columns: slice,
+    hint_scale: float,
 ) -> np.ndarray:
-    """`predict(lightness)`, or with the hint plane of the same region where the run has hints."""
-    return predict(lightness) if hints_at is None else predict(lightness, hints_at(shape, rows, columns))
+    """`predict(lightness)`, or with the hint plane of the same region where the run has hints,
+    the prediction then moved onto the hints (hints.spread_hints)."""
+    if hints_at is None:
+        return predict(lightness)
+    plane = hints_at(shape, rows, columns)
+    return spread_hints(predict(lightness, plane), lightness, plane, hint_scale)

@@ -267,3 +267,59 @@ def hint_plane(
         plane[(1, *patch)] = hint.b / scale
         plane[(2, *patch)] = weight
     return plane
+
+
+# How far a hint's colour reaches past the cells the model was told about (spread_hints): a
+# Gaussian of this share of the picture's short side, and of this many L* across tones. Chosen on
+# the calibration photos, never on the held-out ones (docs/hints.md, "How much hints help").
+SPREAD_REACH = 0.4
+SPREAD_TONE = 20.0
+
+
+def spread_hints(
+    ab: np.ndarray,
+    lightness: np.ndarray,
+    plane: np.ndarray,
+    scale: float = 110.0,
+    reach: float = SPREAD_REACH,
+    tone: float = SPREAD_TONE,
+) -> np.ndarray:
+    """The model's ab (N, h, w, 2) moved onto the hints of its hint plane (N, 3, H, W) and, fading
+    with distance and with difference in lightness (L* (N, H, W), the model's input), around them.
+
+    The network follows hints only part of the way (it learnt them as a prior, Zhang et al.
+    2017), so each hinted cell keeps what is left, its hint's ab less the model's, and that
+    remainder spreads as a joint bilateral field: a cell at distance d with lightness difference
+    dL takes exp(-d^2 / 2 (reach * short side)^2 - dL^2 / 2 tone^2) of it, normalised where
+    several hints overlap. At a hint the result is the hint's colour (or that share of the way to it
+    that is its weight along a shot: hint_track), across an edge in L* it falls off quickly, far away it is the model's.
+    `scale` is the plane's ab scale (ModelInfo.hint_scale)."""
+    import cv2
+
+    n, h, w, _ = ab.shape
+    out = ab.copy()
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    spatial = 2 * (reach * min(h, w)) ** 2
+    for k in range(n):
+        weight = plane[k, 2]
+        if not weight.any():
+            continue
+        cover = cv2.resize((weight > 0).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        cells = np.flatnonzero(cover > 0)
+        held = cv2.resize(weight, (w, h), interpolation=cv2.INTER_AREA).ravel()[cells]
+        wanted = np.stack(
+            [
+                cv2.resize(plane[k, c] * (weight > 0), (w, h), interpolation=cv2.INTER_AREA).ravel()[cells]
+                for c in (0, 1)
+            ],
+            axis=-1,
+        ) * (scale / cover.ravel()[cells, None])
+        tones = cv2.resize(lightness[k], (w, h), interpolation=cv2.INTER_AREA)
+        remainder = wanted - out[k].reshape(-1, 2)[cells]
+        near = (ys.ravel()[cells, None, None] - ys) ** 2 + (xs.ravel()[cells, None, None] - xs) ** 2
+        alike = (tones.ravel()[cells, None, None] - tones) ** 2
+        kernel = cover.ravel()[cells, None, None] * np.exp(-near / spatial - alike / (2 * tone**2))  # (cells, h, w)
+        field = np.einsum("chw,cz->hwz", kernel, remainder * (held / cover.ravel()[cells])[:, None])
+        field /= np.maximum(kernel.sum(axis=0), 1.0)[..., None]
+        out[k] += field.astype(np.float32)
+    return out
