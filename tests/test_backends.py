@@ -230,8 +230,14 @@ def test_onnxruntime_gpu_providers_ask_for_fp16_cached_engines_and_explicit_prof
     assert (trt, cuda) == ("TensorrtExecutionProvider", "CUDAExecutionProvider")
     assert trt_options["trt_fp16_enable"] and trt_options["trt_engine_cache_enable"]
     assert trt_options["trt_engine_cache_path"] == str(tmp_path / "onnxruntime")
-    assert trt_options["trt_profile_min_shapes"] == "L:1x1x256x448"
-    assert trt_options["trt_profile_opt_shapes"] == trt_options["trt_profile_max_shapes"] == "L:4x1x256x448"
+    hints = read_info(DEFAULT_MODEL).hint_input  # a hinted model's hint plane takes a profile too
+    low, high = (
+        ("L:1x1x256x448", "L:4x1x256x448")
+        if not hints
+        else ("L:1x1x256x448,hints:1x3x256x448", "L:4x1x256x448,hints:4x3x256x448")
+    )
+    assert trt_options["trt_profile_min_shapes"] == low
+    assert trt_options["trt_profile_opt_shapes"] == trt_options["trt_profile_max_shapes"] == high
     # Without a known frame size there is no profile to give, so TensorRT is left out.
     assert [p for p, _ in ort_gpu_providers(RuntimeRequest(DEFAULT_MODEL, device="cuda"))] == ["CUDAExecutionProvider"]
 
@@ -317,8 +323,10 @@ def _stand_in_tensorrt(calls: list, refused: bytes) -> types.ModuleType:
             return cache.blob != refused
 
     class Profile:
+        shapes = ()
+
         def set_shape(self, name, low, opt, high):
-            self.shapes = (name, low, opt, high)
+            self.shapes += ((name, low, opt, high),)
 
     class Builder:
         def __init__(self, logger):
@@ -365,7 +373,9 @@ def test_tensorrt_build_replaces_a_refused_timing_cache_and_writes_whole_files(m
     write_bytes(timing, b"from another GPU")
     with caplog.at_level(logging.INFO, logger="vidcolor.trt_engine"):
         path = trt_engine.build_engine(DEFAULT_MODEL, key, tmp_path)
-    shapes = ("L", (1, 1, 256, 448), (8, 1, 256, 448), (8, 1, 256, 448))
+    shapes = (("L", (1, 1, 256, 448), (8, 1, 256, 448), (8, 1, 256, 448)),)
+    if read_info(DEFAULT_MODEL).hint_input:  # and the hint plane beside L
+        shapes += (("hints", (1, 3, 256, 448), (8, 3, 256, 448), (8, 3, 256, 448)),)
     assert calls == [
         ("parse", DEFAULT_MODEL.stat().st_size),
         ("set_memory_pool_limit", "WORKSPACE"),

@@ -33,24 +33,26 @@ def _texture(rng, height: int, width: int, low: int, high: int) -> np.ndarray:
     return cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def square_left(frame: int) -> int:
-    return 10 + STEP * frame
+def square_left(frame: int, zoom: int = 1) -> int:
+    return zoom * (10 + STEP * frame)
 
 
-def write_shot(path: Path) -> Path:
+def write_shot(path: Path, zoom: int = 1) -> Path:
     """SHOT frames of a bright textured square moving right over a darker texture, then a cut to
-    AFTER frames of another picture (FFV1, 25 fps)."""
+    AFTER frames of another picture (FFV1, 25 fps); `zoom` times the size, the square and its steps."""
     rng = np.random.default_rng(5)
-    background, square = _texture(rng, HEIGHT, WIDTH, 30, 90), _texture(rng, SIDE, SIDE, 170, 240)
-    other = _texture(np.random.default_rng(6), HEIGHT, WIDTH, 60, 200)
+    width, height, side = zoom * WIDTH, zoom * HEIGHT, zoom * SIDE
+    background, square = _texture(rng, height, width, 30, 90), _texture(rng, side, side, 170, 240)
+    other = _texture(np.random.default_rng(6), height, width, 60, 200)
     with av.open(str(path), "w") as c:
         stream = c.add_stream("ffv1", rate=25)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(SHOT + AFTER):
             luma = background.copy() if i < SHOT else other
             if i < SHOT:
-                luma[30 : 30 + SIDE, square_left(i) : square_left(i) + SIDE] = square
-            frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
+                top, left = zoom * 30, square_left(i, zoom)
+                luma[top : top + side, left : left + side] = square
+            frame = av.VideoFrame(width, height, "yuv420p")
             plane_array(frame, 0, np.uint8)[:] = luma
             plane_array(frame, 1, np.uint8)[:] = plane_array(frame, 2, np.uint8)[:] = 128
             frame.pts = i
@@ -82,29 +84,31 @@ RED = "#c0302a"
 HINT = {"frame": 0, "x": square_left(0) + SIDE // 2, "y": 30 + SIDE // 2, "color": RED}
 
 
-def test_a_hinted_colour_stays_on_a_moving_object_and_stops_at_a_cut(tmp_path, monkeypatch, hinted_model):
-    src = write_shot(tmp_path / "shot.mkv")
-    hints = _hints_file(tmp_path / "hints.json", {"hints": [HINT]})
+@pytest.mark.parametrize("zoom", [1, 3])  # 3: a picture larger than the size its points are followed at
+def test_a_hinted_colour_stays_on_a_moving_object_and_stops_at_a_cut(tmp_path, monkeypatch, hinted_model, zoom):
+    src = write_shot(tmp_path / "shot.mkv", zoom)
+    hint = {k: zoom * v if k in ("x", "y") else v for k, v in HINT.items()}
+    hints = _hints_file(tmp_path / "hints.json", {"hints": [hint]})
     seen = _recording(monkeypatch)
     stats = colorize(src, tmp_path / "out.mkv", model=hinted_model, codec="ffv1", hints=hints, batch_size=4)
     planes = np.concatenate(seen)
     assert len(planes) == SHOT + AFTER
-    across = planes.shape[3] / WIDTH  # plane px per frame px
+    across = planes.shape[3] / (zoom * WIDTH)  # plane px per frame px
     for i, plane in enumerate(planes[:SHOT]):
         mask = plane[2]
         assert mask.max() == 1.0, f"frame {i}: the hint faded on a shot whose motion is plain"
         columns = np.nonzero(mask.any(axis=0))[0]
         centre = (columns.min() + columns.max() + 1) / 2 / across  # frame px
-        assert abs(centre - (square_left(i) + SIDE / 2)) <= 3, (i, centre)  # on the square, as it moves
+        assert abs(centre - (square_left(i, zoom) + zoom * SIDE / 2)) <= 3 * zoom, (i, centre)  # on the square
     assert not planes[SHOT:, 2].any()  # the cut ended it
     assert stats.cuts == [{"frame": SHOT, "time": SHOT / 25}]
-    assert stats.hints_dropped == [{"hint": 1, **{k: v for k, v in HINT.items()}, "radius": 2.0} | {
-        "cut_frame": SHOT, "cut_time": SHOT / 25}]  # fmt: skip
+    assert stats.hints_dropped == [{"hint": 1, **hint, "radius": 2.0} | {"cut_frame": SHOT, "cut_time": SHOT / 25}]
     # the square is red on the last frame of its shot (the model paints the hint's cell)
     with av.open(str(tmp_path / "out.mkv")) as c:
         frames = list(c.decode(video=0))
     cr = plane_array(frames[SHOT - 1], 2, np.uint8).astype(int)  # 4:2:0: half size
-    inside = cr[(30 + SIDE // 2) // 2, (square_left(SHOT - 1) + SIDE // 2) // 2]
+    top, left, side = zoom * 30 // 2, square_left(SHOT - 1, zoom) // 2, zoom * SIDE // 2
+    inside = cr[top + side // 4 : top + 3 * side // 4, left + side // 4 : left + 3 * side // 4].mean()
     assert inside > 128 + 5 and cr[5, 5] == 128  # red (Cr up) on the square, grey where no hint went
 
 
@@ -207,3 +211,18 @@ def test_the_hint_colour_is_what_the_model_gets(tmp_path, monkeypatch, hinted_mo
     a, b = colour_ab(RED)
     mask = plane[2] > 0
     assert np.allclose(plane[0][mask], a / HINT_SCALE) and np.allclose(plane[1][mask], b / HINT_SCALE)
+
+
+def test_a_video_hint_without_frame_or_time_starts_at_the_first_frame(tmp_path, monkeypatch, hinted_model):
+    src = write_shot(tmp_path / "shot.mkv")
+    hint = {k: v for k, v in HINT.items() if k != "frame"}
+    seen = _recording(monkeypatch)
+    colorize(
+        src,
+        tmp_path / "out.mkv",
+        model=hinted_model,
+        codec="ffv1",
+        hints=_hints_file(tmp_path / "h.json", {"hints": [hint]}),
+    )
+    planes = np.concatenate(seen)
+    assert planes[0, 2].max() == 1.0 and planes[SHOT - 1, 2].max() == 1.0 and not planes[SHOT:, 2].any()

@@ -53,10 +53,13 @@ class HintTrack:
         self.frames = 0  # frames seen so far
         self.end = 0.0  # s after the first frame: when the last frame seen ends
 
-    def advance(self, index: int, seconds: float, lightness: np.ndarray, ab_shape: tuple) -> list[tuple[Hint, float]]:
+    def advance(
+        self, index: int, seconds: float, lightness: np.ndarray, ab_shape: tuple, displayed: tuple[int, int]
+    ) -> list[tuple[Hint, float]]:
         """The hints at decoded frame `index` (0-based) shown at `seconds` (the input's time), as
-        (hint moved to where its point is now, weight), given the frame's L* (H, W) as displayed
-        (upright) and the shape of the model's ab for it."""
+        (hint moved to where its point is now, weight), given the frame's L* (h, w) as displayed
+        (upright, at the size the points are followed at), the shape of the model's ab for it, and
+        the size (height, width) of the picture as displayed, which the hints' x and y count."""
         if self.first is None:
             self.first = seconds
         before = self.follower.state().get("lightness8")
@@ -67,7 +70,7 @@ class HintTrack:
                 self.dropped += [hint_record(c.hint) | cut for c in self.carried]
             self.carried = []
         else:
-            self.carried = self._moved(before, self.follower.state()["lightness8"], lightness.shape)
+            self.carried = self._moved(before, self.follower.state()["lightness8"], displayed)
         now = seconds - self.first
         self.frames, self.end = index + 1, now + self.period
         for hint in self.hints:
@@ -75,7 +78,13 @@ class HintTrack:
                 continue
             # A time names the frame shown then: the last that starts at or before it (the next one
             # starts a period later); one passed by (a gap in the timestamps) starts at once.
-            if hint.frame == index or (hint.time is not None and hint.time + TIME_TOLERANCE < now + self.period):
+            # A hint giving neither (as a still's may) starts at the first frame.
+            first = hint.frame is None and hint.time is None and index == 0
+            if (
+                first
+                or hint.frame == index
+                or (hint.time is not None and hint.time + TIME_TOLERANCE < now + self.period)
+            ):
                 self.started.add(hint.number)
                 self.carried.append(Carried(hint, hint.x + 0.5, hint.y + 0.5))
         return [(c.moved(), c.weight) for c in self.carried]
@@ -84,7 +93,8 @@ class HintTrack:
         """The carried hints moved to this frame: each point followed from the last frame's L
         (`before`, uint8 at the flow size) to this one's (`after`) by pyramidal Lucas-Kanade, and
         back again; where the two disagree or the point is lost (hidden), its weight fades. Those
-        that leave the picture or fade out are gone."""
+        that leave the picture or fade out are gone. `shape` is the displayed picture's (height,
+        width), in whose px the points are kept."""
         if not self.carried:
             return []
         height, width = after.shape

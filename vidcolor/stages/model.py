@@ -156,7 +156,7 @@ class ModelStage:
         at: list[list[tuple[Hint, float]]] = []
         for item in group:
             upright = np.rot90(_lightness([item], followed)[0], turns)
-            at.append(self.track.advance(item.index, item.seconds, upright, ab_shape))
+            at.append(self.track.advance(item.index, item.seconds, upright, ab_shape, displayed))
 
         def planes(plane_shape: tuple[int, int], rows: slice, columns: slice) -> np.ndarray:
             return np.stack(
