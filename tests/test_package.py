@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_installs_only_vidcolor(tmp_path):
+    # from a copy of the tracked tree: a stale build/ beside the checkout would hide a missing package
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns(".git", "build", "*.egg-info", ".*venv*", "_ckpt", "__pycache__", ".pytest_cache")
+    shutil.copytree(ROOT, source, ignore=ignore)
     subprocess.run(
         [
             sys.executable,
@@ -24,7 +29,7 @@ def test_wheel_installs_only_vidcolor(tmp_path):
             "-q",
             "-w",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         timeout=300,
@@ -35,6 +40,9 @@ def test_wheel_installs_only_vidcolor(tmp_path):
     assert {t for t in top if not t.endswith(".dist-info")} == {"vidcolor"}
     assert "vidcolor/models/default.onnx" in names
     assert "vidcolor/training/train.py" in names
+    # every module of the source tree, subpackages included (an installed run imports them all)
+    modules = {str(m.relative_to(ROOT)) for m in (ROOT / "vidcolor").rglob("*.py")}
+    assert modules <= set(names), sorted(modules - set(names))
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert (
         "vidcolor = vidcolor.cli:main" in entry_points and "vidcolor-train = vidcolor.training.cli:main" in entry_points
