@@ -271,7 +271,8 @@ def hint_plane(
 
 # How far a hint's colour reaches past the cells the model was told about (spread_hints): a
 # Gaussian of this share of the picture's short side, and of this many L* across tones. Chosen on
-# the calibration photos, never on the held-out ones (docs/hints.md, "How much hints help").
+# the calibration photos, never on the held-out ones (docs/hints.md, "Spreading what the network
+# left out").
 SPREAD_REACH = 0.4
 SPREAD_TONE = 20.0
 
@@ -291,9 +292,9 @@ def spread_hints(
     2017), so each hinted cell keeps what is left, its hint's ab less the model's, and that
     remainder spreads as a joint bilateral field: a cell at distance d with lightness difference
     dL takes exp(-d^2 / 2 (reach * short side)^2 - dL^2 / 2 tone^2) of it, normalised where
-    several hints overlap. At a hint the result is the hint's colour (or that share of the way to it
-    that is its weight along a shot: hint_track), across an edge in L* it falls off quickly, far away it is the model's.
-    `scale` is the plane's ab scale (ModelInfo.hint_scale)."""
+    several hints overlap. At a hint the result is the hint's colour (or that share of the way to
+    it that is its weight along a shot: hint_track); across an edge in L* it falls off quickly; far
+    away it is the model's. `scale` is the plane's ab scale (ModelInfo.hint_scale)."""
     import cv2
 
     n, h, w, _ = ab.shape
@@ -306,20 +307,21 @@ def spread_hints(
             continue
         cover = cv2.resize((weight > 0).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
         cells = np.flatnonzero(cover > 0)
-        held = cv2.resize(weight, (w, h), interpolation=cv2.INTER_AREA).ravel()[cells]
+        share = cover.ravel()[cells]  # of each cell the hints cover
+        held = cv2.resize(weight, (w, h), interpolation=cv2.INTER_AREA).ravel()[cells] / share  # their weight
         wanted = np.stack(
             [
                 cv2.resize(plane[k, c] * (weight > 0), (w, h), interpolation=cv2.INTER_AREA).ravel()[cells]
                 for c in (0, 1)
             ],
             axis=-1,
-        ) * (scale / cover.ravel()[cells, None])
+        ) * (scale / share[:, None])
         tones = cv2.resize(lightness[k], (w, h), interpolation=cv2.INTER_AREA)
         remainder = wanted - out[k].reshape(-1, 2)[cells]
         near = (ys.ravel()[cells, None, None] - ys) ** 2 + (xs.ravel()[cells, None, None] - xs) ** 2
         alike = (tones.ravel()[cells, None, None] - tones) ** 2
-        kernel = cover.ravel()[cells, None, None] * np.exp(-near / spatial - alike / (2 * tone**2))  # (cells, h, w)
-        field = np.einsum("chw,cz->hwz", kernel, remainder * (held / cover.ravel()[cells])[:, None])
+        kernel = share[:, None, None] * np.exp(-near / spatial - alike / (2 * tone**2))  # (cells, h, w)
+        field = np.einsum("chw,cz->hwz", kernel, remainder * held[:, None])
         field /= np.maximum(kernel.sum(axis=0), 1.0)[..., None]
         out[k] += field.astype(np.float32)
     return out

@@ -55,7 +55,6 @@ class Motion:
     size: tuple[int, int]  # (width, height) of the flow
     trust: np.ndarray | None  # (h2, w2) trust in the previous frame warped onto this one; None: a reset
     warp: tuple | None  # cv2.remap maps: where each pixel was in the previous frame
-    forward: np.ndarray | None  # (h2, w2, 2) flow: where each pixel of the previous frame went
 
 
 def _histogram(lightness8: np.ndarray) -> np.ndarray:
@@ -134,8 +133,8 @@ class TemporalSmoother:
         cell = size[0] / ab_shape[1]  # flow pixels per ab pixel
         radius = max(1, round(cell / 2))
         neighbourhood = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-        trust, following, agreeing, warp, forward = (
-            (None, 0.0, 0.0, None, None) if fresh else self._trust(lightness8, lightness, neighbourhood)
+        trust, following, agreeing, warp = (
+            (None, 0.0, 0.0, None) if fresh else self._trust(lightness8, lightness, neighbourhood)
         )
         # A cut: little of the frame follows from the last one, or the brightness distribution jumped
         # and not most of it does (narrow histograms of flat, grainy frames jump without a cut).
@@ -144,18 +143,17 @@ class TemporalSmoother:
         # but not the picture (DIS matches mean-normalized patches, so its two flows still agree).
         unfollowed = following < CUT_MIN_FOLLOWING or (jumped and following < CUT_JUMP_FOLLOWING)
         if unfollowed and agreeing < CUT_MAX_AGREEING:
-            trust = warp = forward = None
+            trust = warp = None
         self._lightness8, self._lightness, self._histogram = lightness8, lightness, histogram
         self._ab_shape = tuple(ab_shape)
-        return Motion(size, trust, warp, forward)
+        return Motion(size, trust, warp)
 
     def _trust(
         self, lightness8: np.ndarray, lightness: np.ndarray, neighbourhood: np.ndarray
-    ) -> tuple[np.ndarray, float, float, tuple, np.ndarray]:
+    ) -> tuple[np.ndarray, float, float, tuple]:
         """Per-pixel trust (h2, w2) in [0, 1] of the previous frame warped onto this one, the share of
         pixels that follow from it (flows agree or flat, L within CUT_MATCH_L), the share where the
-        two flows agree, the warp's cv2.remap maps (where each pixel was in the previous frame), and
-        the forward flow (where each pixel of the previous frame went)."""
+        two flows agree, and the warp's cv2.remap maps (where each pixel was in the previous frame)."""
         backward = self.flow.calc(lightness8, self._lightness8, None)  # this frame -> previous
         forward = self.flow.calc(self._lightness8, lightness8, None)  # previous -> this frame
         height, width = lightness8.shape
@@ -176,7 +174,7 @@ class TemporalSmoother:
         trust = np.exp(-(difference * difference)) * trusted
         # A pixel is only as trustworthy as its neighbours: the carried colour is sampled bilinearly,
         # so an untrusted neighbour (an occlusion edge) would leak colour.
-        return cv2.erode(trust, neighbourhood), following, agreeing, (map_x, map_y), forward
+        return cv2.erode(trust, neighbourhood), following, agreeing, (map_x, map_y)
 
     def _blend(self, ab: np.ndarray, trust: np.ndarray, warp: tuple) -> np.ndarray:
         """ab (h2, w2, 2) prediction at flow size, trust (h2, w2), warp maps -> blended ab at flow size."""
