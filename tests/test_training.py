@@ -331,3 +331,83 @@ def test_evaluation_splits_and_chroma_gain_override(tmp_path):
     assert own.colorfulness_model > 0.5 and own.psnr_grey == doubled.psnr_grey
     # More colourful, though not twice: the random network's colours already leave the gamut and clip.
     assert doubled.colorfulness_model > 1.2 * own.colorfulness_model and doubled.psnr_model != own.psnr_model
+
+
+def _tiny_options(data, out, **changes):
+    from vidcolor.training.train import TrainOptions
+
+    options = TrainOptions(
+        data=(data,),
+        out=out,
+        steps=4,
+        batch_size=4,
+        crop=64,
+        val_every=2,
+        val_fraction=0.3,
+        dims=ModelDims(widths=(8, 16, 24, 32), blocks=(0, 1, 1, 1)),
+    )
+    return dataclasses.replace(options, **changes)
+
+
+def test_init_starts_from_the_weights_a_finished_run_selected(tmp_path):
+    from vidcolor.training.train import train
+
+    data = _photos(tmp_path / "photos")
+    parent = train(_tiny_options(data, tmp_path / "parent.onnx", checkpoint=tmp_path / "parent.pt"))
+    # A near-zero learning rate leaves the starting weights as they are: with --init those are the
+    # parent's, without it a fresh network's.
+    child = train(_tiny_options(data, tmp_path / "child.onnx", steps=1, lr=1e-12, init=tmp_path / "parent.pt"))
+    train(_tiny_options(data, tmp_path / "fresh.onnx", steps=1, lr=1e-12, seed=5))
+    assert child["init"] == {"checkpoint": str(tmp_path / "parent.pt"), "steps": parent["steps"]}
+    assert child["train_photos_by_folder"] == {str(data): child["train_photos"]}
+    lightness = np.linspace(0, 100, 64 * 64, dtype=np.float32).reshape(1, 64, 64)
+
+    def ab(name):
+        return OnnxColorizer(tmp_path / name).predict_ab(lightness)
+
+    # (Batch-norm statistics still move in the child's one step.)
+    moved, fresh = (np.abs(ab(name) - ab("parent.onnx")).mean() for name in ("child.onnx", "fresh.onnx"))
+    assert moved < 0.3 * fresh
+
+
+def _git_repo(folder, images):
+    folder.mkdir()
+    for name, image in images.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / name), image)
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "photos"]):
+        subprocess.run(["git", "-C", str(folder), *command], check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    return folder / ".git"
+
+
+def test_curate_keeps_new_colour_photos_once(tmp_path):
+    from vidcolor.training.curate import curate
+
+    rng = np.random.default_rng(1)
+
+    def photo():  # smooth random colours
+        return cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (400, 300), interpolation=cv2.INTER_CUBIC)
+
+    colour, other, shared = photo(), photo(), photo()
+    grey = cv2.cvtColor(cv2.cvtColor(photo(), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    (tmp_path / "shared").mkdir()
+    cv2.imwrite(str(tmp_path / "shared" / "s.jpg"), cv2.resize(shared, (200, 150)))
+    git_dir = _git_repo(
+        tmp_path / "repo",
+        {
+            "imgs/a.png": colour,
+            "imgs/a_copy.jpg": colour,  # the same picture again
+            "imgs/b.png": other,
+            "imgs/grey.png": grey,
+            "imgs/shared_big.png": shared,  # a shared photo at another size
+            "elsewhere/c.png": photo(),  # outside the folder asked for
+        },
+    )
+    counts = curate(git_dir, "imgs", tmp_path / "out", [tmp_path / "shared"])
+    assert counts == {"found": 5, "unreadable": 0, "greyscale": 1, "duplicate": 2, "kept": 2}
+    rows = [line.split("\t") for line in (tmp_path / "out" / "manifest.tsv").read_text().splitlines()]
+    assert sorted(r[0] for r in rows) in (["imgs/a.png", "imgs/b.png"], ["imgs/a_copy.jpg", "imgs/b.png"])
+    for _, name, size in rows:
+        written = cv2.imread(str(tmp_path / "out" / name))
+        assert written.shape[:2] == (256, 341) and size == "341x256"

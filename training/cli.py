@@ -104,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hints", action="store_true", help="train with colour-hint inputs (ab + mask beside L, --arch mobilenet)"
     )
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="start from the weights a finished run's --checkpoint selected, with a fresh schedule",
+    )
     parser.add_argument("--summary-json", type=Path, help="write losses and timings here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -117,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--hints needs --arch mobilenet")
     if args.arch == "mobilenet" and not args.pretrained.is_file():
         parser.error(f"--pretrained {args.pretrained}: no such file")
+    if args.init is not None and not args.init.is_file():
+        parser.error(f"--init {args.init}: no such file")
     if min(args.widths) < 1:
         parser.error("--widths must all be positive")
     if not 0 < args.rebalance <= 1:
@@ -145,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         pretrained=args.pretrained if args.arch == "mobilenet" else None,
         freeze_steps=args.freeze_steps,
         encoder_lr=args.encoder_lr,
+        init=args.init,
         dims=ModelDims(widths=args.widths, blocks=args.blocks)
         if args.arch == "unet"
         else ModelDims(widths=args.decoder_widths, arch="mobilenet", hints=args.hints),

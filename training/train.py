@@ -50,7 +50,19 @@ class TrainOptions:
     pretrained: Path | None = None  # MobileNetV2 TFLite file for the "mobilenet" encoder (dims.arch)
     freeze_steps: int = 0  # steps with the pretrained encoder frozen, before it is fine-tuned
     encoder_lr: float = 0.1  # the encoder's learning rate, as a share of lr, once unfrozen
+    init: Path | None = None  # start from the weights a finished run's checkpoint selected (fresh schedule)
     dims: ModelDims = field(default_factory=ModelDims)
+
+
+def photos_by_folder(paths: list[Path], roots: tuple[Path, ...]) -> dict[str, int]:
+    """How many photos came from each source folder (a root's child, or under `more/`, its child)."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        root = next(r for r in roots if path.is_relative_to(r))
+        parts = path.relative_to(root).parts[:-1]
+        key = "/".join([str(root), *parts[: 2 if parts[:1] == ("more",) else 1]])
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _to_ab(raw: torch.Tensor, head: str, bins: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -94,6 +106,12 @@ def train(options: TrainOptions) -> dict:
         if options.pretrained is None:
             raise ValueError("the mobilenet encoder needs its pretrained weights (pretrained=...)")
         model.load_pretrained(options.pretrained)
+    parent = None
+    if options.init is not None:
+        parent = torch.load(options.init, map_location="cpu", weights_only=False)
+        chosen = parent["best"][1] if parent.get("selected_by") == "val_loss" and parent["best"][1] else parent["model"]
+        model.load_state_dict(chosen)
+        log.info("starting from the weights of %s (a run of %d steps)", options.init, parent["step"])
     model = model.to(device).to(memory_format=torch.channels_last)
     encoder = model.encoder_parameters() if dims.arch == "mobilenet" else []
     encoder_ids = {id(p) for p in encoder}
@@ -228,6 +246,7 @@ def train(options: TrainOptions) -> dict:
         "command": options.command,
         "data": [str(d) for d in options.data],
         "train_photos": len(train_set.images),
+        "train_photos_by_folder": photos_by_folder(train_set.paths, options.data),
         "val_photos": len(val_set.images),
         "val_fraction": options.val_fraction,
         "steps": options.steps,
@@ -240,6 +259,7 @@ def train(options: TrainOptions) -> dict:
         "pretrained": str(options.pretrained) if options.pretrained else None,
         "freeze_steps": options.freeze_steps,
         "encoder_lr": options.encoder_lr,
+        "init": {"checkpoint": str(options.init), "steps": parent["step"]} if parent else None,
         "crop": options.crop,
         "batch_size": options.batch_size,
         "hints": dims.hints,
