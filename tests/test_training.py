@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
@@ -377,7 +378,7 @@ def _git_repo(folder, images):
         cv2.imwrite(str(folder / name), image)
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "photos"]):
-        subprocess.run(["git", "-C", str(folder), *command], check=True, env={**env, "PATH": "/usr/bin:/bin"})
+        subprocess.run(["git", "-C", str(folder), *command], check=True, env={**os.environ, **env})
     return folder / ".git"
 
 

@@ -39,7 +39,7 @@ def dhash(bgr: np.ndarray) -> np.uint64:
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     small = cv2.resize(grey, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
     bits = (small[:, 1:] > small[:, :-1]).ravel()
-    return np.uint64(int("".join("1" if b else "0" for b in bits), 2))
+    return np.uint64(int.from_bytes(np.packbits(bits).tobytes(), "big"))
 
 
 class HashSet:
@@ -50,8 +50,7 @@ class HashSet:
         self._count = 0
 
     def near(self, value: np.uint64) -> bool:
-        distance = np.bitwise_count(self._hashes[: self._count] ^ value)
-        return bool(self._count) and int(distance.min()) <= NEAR_BITS
+        return self._count > 0 and int(np.bitwise_count(self._hashes[: self._count] ^ value).min()) <= NEAR_BITS
 
     def add(self, value: np.uint64) -> None:
         if self._count == len(self._hashes):
