@@ -371,6 +371,38 @@ def test_init_starts_from_the_weights_a_finished_run_selected(tmp_path):
     assert moved < 0.3 * fresh
 
 
+def test_init_from_an_exported_model_continues_its_function(tmp_path):
+    from vidcolor.training.train import train
+
+    data = _photos(tmp_path / "photos")
+    parent = train(_tiny_options(data, tmp_path / "parent.onnx"))
+    # The export folded every batch norm into its convolution: --init unfolds them, and on the same
+    # validation photos the child starts exactly where the parent was selected.
+    child = train(_tiny_options(data, tmp_path / "child.onnx", steps=1, lr=1e-12, init=tmp_path / "parent.onnx"))
+    assert child["init"]["model"] == str(tmp_path / "parent.onnx") and child["init"]["steps"] == parent["steps"]
+    assert child["init"]["parity_max_ab"] < 0.05
+    assert child["history"][0]["step"] == 0
+    assert child["history"][0]["val_loss"] == pytest.approx(parent["best_val_loss"], rel=1e-4)
+    lightness = np.linspace(0, 100, 64 * 64, dtype=np.float32).reshape(1, 64, 64)
+    train(_tiny_options(data, tmp_path / "fresh.onnx", steps=1, lr=1e-12, seed=5))
+
+    def ab(name):
+        return OnnxColorizer(tmp_path / name).predict_ab(lightness)
+
+    moved, fresh = (np.abs(ab(name) - ab("parent.onnx")).mean() for name in ("child.onnx", "fresh.onnx"))
+    assert moved < 0.3 * fresh
+
+
+def test_init_refuses_an_exported_model_of_another_shape(tmp_path):
+    from vidcolor.training.train import train
+
+    data = _photos(tmp_path / "photos")
+    train(_tiny_options(data, tmp_path / "parent.onnx"))
+    other = ModelDims(widths=(8, 16, 24, 48), blocks=(0, 1, 1, 1))
+    with pytest.raises(ValueError, match="not this run's"):
+        train(_tiny_options(data, tmp_path / "child.onnx", dims=other, init=tmp_path / "parent.onnx"))
+
+
 def _git_repo(folder, images):
     folder.mkdir()
     for name, image in images.items():

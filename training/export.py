@@ -211,7 +211,7 @@ def probe_hints(batch: int, height: int, width: int, seed: int = 0) -> np.ndarra
     return hints
 
 
-def _load(src: Path) -> tuple[onnx.ModelProto, dict, dict]:
+def load_exported(src: Path) -> tuple[onnx.ModelProto, dict, dict]:
     """An exported model, its metadata properties and its vidcolor metadata, for rewriting."""
     proto = onnx.load(str(src))
     props = {p.key: p.value for p in proto.metadata_props}
@@ -226,7 +226,7 @@ def upgrade(src: Path, dst: Path, seed: int = 0) -> float:
     Returns the largest |ab| difference between the old model decoded by the runtime and the new
     graph, over a few random inputs; raises ModelError past the parity tolerance.
     """
-    proto, props, meta = _load(src)
+    proto, props, meta = load_exported(src)
     if meta.get("decoded"):
         raise ModelError(f"{src} already decodes ab in its graph")
     old_output = meta["output"]
@@ -253,7 +253,7 @@ def upgrade(src: Path, dst: Path, seed: int = 0) -> float:
 
 def set_render_size(src: Path, dst: Path, render_size: int) -> None:
     """Rewrites the model's preferred render size (its metadata only; the weights are kept)."""
-    proto, props, meta = _load(src)
+    proto, props, meta = load_exported(src)
     meta["render_size"] = render_size
     onnx.helper.set_model_props(proto, {**props, METADATA_KEY: json.dumps(meta)})
     onnx.save(proto, str(dst))
@@ -263,7 +263,7 @@ def set_chroma_gain(src: Path, dst: Path, gain: float) -> None:
     """Rewrites the model so that its ab come out scaled by `gain` (replacing any earlier gain)."""
     if not gain > 0:
         raise ModelError(f"chroma gain must be positive, not {gain}")
-    proto, props, meta = _load(src)
+    proto, props, meta = load_exported(src)
     apply_chroma_gain(proto, meta, gain)
     onnx.helper.set_model_props(proto, {**props, METADATA_KEY: json.dumps(meta)})
     onnx.checker.check_model(proto)
@@ -275,7 +275,7 @@ def set_temperature(src: Path, dst: Path, temperature: float) -> None:
     takes it as an input)."""
     if not temperature > 0:
         raise ModelError(f"temperature must be positive, not {temperature}")
-    proto, props, meta = _load(src)
+    proto, props, meta = load_exported(src)
     if meta["head"] != "classification":
         raise ModelError(f"{src} predicts ab directly (regression head): it has no decoding temperature")
     meta["temperature"] = float(temperature)
@@ -327,3 +327,103 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _module_name(node_name: str) -> str:
+    """The module a node was traced in, from the exporter's scope name.
+
+    '/up.0/conv/conv.0/conv.0.0/Conv' -> 'up.0.conv.0.0': each scope repeats its parent's name
+    before its own (a Sequential's children are 'conv.0', 'conv.0.0', ...).
+    """
+    parts, previous = [], None
+    for scope in node_name.strip("/").split("/")[:-1]:
+        parts.append(scope[len(previous) + 1 :] if previous and scope.startswith(previous + ".") else scope)
+        previous = scope
+    return ".".join(parts)
+
+
+def import_weights(model: torch.nn.Module, path: Path) -> list[tuple[torch.nn.BatchNorm2d, torch.Tensor]]:
+    """Loads an exported model's weights into `model` (the same dims), the inverse of export_onnx.
+
+    The exporter folds each batch norm into the convolution before it. Such a convolution gets the
+    folded weight and its batch norm becomes the identity plus the folded bias, which computes the
+    exported function exactly in eval mode. In training mode a batch norm normalises by the
+    batch's own statistics, so those layers must be recalibrated (`recalibrate`) before training:
+    this returns them with their folded biases.
+    """
+    proto = onnx.load(str(path))
+    tensors = {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy()) for t in proto.graph.initializer}
+    state = model.state_dict()
+    loaded = {key: tensors[key] for key in state if key in tensors}
+    modules = dict(model.named_modules())
+    order = list(modules)
+    folded = []
+    for node in proto.graph.node:
+        if node.op_type != "Conv" or len(node.input) < 3 or node.input[1] in state:
+            continue
+        name = _module_name(node.name)
+        conv = modules.get(name)
+        if not isinstance(conv, torch.nn.Conv2d) or f"{name}.weight" in loaded:
+            raise ModelError(f"{path}: cannot place the folded convolution {node.name} in this model")
+        after = order[order.index(name) + 1 :]
+        norm = next((n for n in after if isinstance(modules[n], torch.nn.BatchNorm2d)), None)
+        if norm is None or modules[norm].num_features != conv.out_channels:
+            raise ModelError(f"{path}: no batch norm follows {name}")
+        bias = tensors[node.input[2]]
+        eps = modules[norm].eps
+        loaded[f"{name}.weight"] = tensors[node.input[1]]
+        loaded[f"{norm}.weight"] = torch.ones_like(bias)
+        loaded[f"{norm}.bias"] = bias
+        loaded[f"{norm}.running_mean"] = torch.zeros_like(bias)
+        loaded[f"{norm}.running_var"] = torch.full_like(bias, 1 - eps)
+        loaded[f"{norm}.num_batches_tracked"] = torch.tensor(0)
+        folded.append((modules[norm], bias))
+    for key, tensor in loaded.items():
+        # fold_same_padding exported a stride-2 3x3 kernel as a 4x4 one with a zero first row and column
+        if tensor.shape[-2:] == (4, 4) and state[key].shape[-2:] == (3, 3):
+            if tensor[..., 0, :].any() or tensor[..., :, 0].any():
+                raise ModelError(f"{path}: {key} is 4x4 but not a padded 3x3 kernel")
+            loaded[key] = tensor[..., 1:, 1:]
+    missing = [key for key in state if key not in loaded]
+    if missing:
+        raise ModelError(f"{path}: its weights do not fit this model (missing {', '.join(missing[:4])}, ...)")
+    model.load_state_dict(loaded)
+    return folded
+
+
+@torch.no_grad()
+def recalibrate(model: torch.nn.Module, folded: list[tuple[torch.nn.BatchNorm2d, torch.Tensor]], batches) -> None:
+    """Gives the batch norms of imported, folded layers real statistics, keeping their function.
+
+    With the statistics (m, v) of each layer's input over `batches` (run in eval mode, so through
+    the exported function), weight sqrt(v + eps) and bias (folded bias + m) compute the same as
+    before in eval mode, and in training mode, where a batch's own statistics replace (m, v),
+    about the same: the network continues where it was exported instead of from rescaled layers.
+    """
+    sums = {id(norm): [0.0, 0.0, 0] for norm, _ in folded}
+
+    def record(norm, inputs):
+        x = inputs[0].float()
+        entry = sums[id(norm)]
+        entry[0] = entry[0] + x.mean(dim=(0, 2, 3))
+        entry[1] = entry[1] + (x * x).mean(dim=(0, 2, 3))
+        entry[2] += 1
+
+    hooks = [norm.register_forward_pre_hook(record) for norm, _ in folded]
+    was_training = model.training
+    model.eval()
+    try:
+        for args in batches:
+            model(*args)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    for norm, bias in folded:
+        total, squares, count = sums[id(norm)]
+        mean = total / count
+        var = (squares / count - mean * mean).clamp_min(0)
+        norm.running_mean.copy_(mean)
+        norm.running_var.copy_(var)
+        norm.weight.copy_((var + norm.eps).sqrt())
+        norm.bias.copy_(bias + mean)

@@ -17,9 +17,11 @@ from vidcolor.provenance import git_revision
 
 from .adversarial import adversarial_phase
 from .data import PhotoSet, find_photos, is_validation, sample_hints
-from .export import check_parity, contract, export_onnx
+from .export import check_parity, contract, export_onnx, import_weights, load_exported, recalibrate
 from .losses import annealed_mean, bin_weights, classification_loss, l1_loss
 from .model import AB_SCALE, HINT_SCALE, L_SCALE, L_SHIFT, OUTPUT_STRIDE, ModelDims, build_model
+
+RECALIBRATION_BATCHES = 8  # training batches that set the statistics of an imported model's batch norms
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +109,14 @@ def train(options: TrainOptions) -> dict:
             raise ValueError("the mobilenet encoder needs its pretrained weights (pretrained=...)")
         model.load_pretrained(options.pretrained)
     parent = None
-    if options.init is not None:
-        parent = torch.load(options.init, map_location="cpu", weights_only=False)
-        chosen = parent["best"][1] if parent.get("selected_by") == "val_loss" and parent["best"][1] else parent["model"]
+    if options.init is not None and options.init.suffix == ".onnx":
+        parent = _start_from_export(model, dims, options, train_set)
+    elif options.init is not None:
+        state = torch.load(options.init, map_location="cpu", weights_only=False)
+        chosen = state["best"][1] if state.get("selected_by") == "val_loss" and state["best"][1] else state["model"]
         model.load_state_dict(chosen)
-        log.info("starting from the weights of %s (a run of %d steps)", options.init, parent["step"])
+        parent = {"checkpoint": str(options.init), "steps": state["step"]}
+        log.info("starting from the weights of %s (a run of %d steps)", options.init, state["step"])
     model = model.to(device).to(memory_format=torch.channels_last)
     encoder = model.encoder_parameters() if dims.arch == "mobilenet" else []
     encoder_ids = {id(p) for p in encoder}
@@ -170,6 +175,11 @@ def train(options: TrainOptions) -> dict:
         model.train()
         return {"val_loss": sum(losses) / len(val_l), "val_ab_l1": float(torch.cat(l1).mean())}
 
+    if parent and step == 0:  # where the parent stands on this run's validation photos: the bar to beat
+        record = {"step": 0, **validate()}
+        history.append(record)
+        best = (record["val_loss"], {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        log.info("step 0 (--init)  val loss %.4f  val ab L1 %.3f", record["val_loss"], record["val_ab_l1"])
     model.train()
     loop_start, running = time.perf_counter(), []
     while step < options.steps:
@@ -259,7 +269,7 @@ def train(options: TrainOptions) -> dict:
         "pretrained": str(options.pretrained) if options.pretrained else None,
         "freeze_steps": options.freeze_steps,
         "encoder_lr": options.encoder_lr,
-        "init": {"checkpoint": str(options.init), "steps": parent["step"]} if parent else None,
+        "init": parent,
         "crop": options.crop,
         "batch_size": options.batch_size,
         "hints": dims.hints,
@@ -279,3 +289,27 @@ def train(options: TrainOptions) -> dict:
 
 def summary_json(summary: dict) -> str:
     return json.dumps(summary, indent=2, default=str)
+
+
+def _start_from_export(model, dims: ModelDims, options: TrainOptions, train_set: PhotoSet) -> dict:
+    """Loads an exported model (a shipped default.onnx, say) into `model` for --init, checked.
+
+    Its batch norms were folded away on export; they are recalibrated on a few training batches
+    (hinted as in training) so that training continues from the exported function, and the result
+    must match the file within the export's own parity tolerance.
+    """
+    _, _, meta = load_exported(options.init)
+    if ModelDims.from_dict(meta["dims"]) != dims:
+        raise ValueError(f"--init {options.init}: its network {meta['dims']} is not this run's {dims.to_dict()}")
+    folded = import_weights(model, options.init)
+    rng = np.random.default_rng(options.seed + 2)
+    batches = []
+    for _ in range(RECALIBRATION_BATCHES):
+        l_np, ab_np = train_set.sample(rng, options.batch_size, options.crop)
+        extra = (torch.from_numpy(sample_hints(ab_np, rng, HINT_SCALE)),) if dims.hints else ()
+        batches.append((torch.from_numpy(l_np) / L_SCALE - L_SHIFT, *extra))
+    recalibrate(model, folded, batches)
+    parity = check_parity(model, options.init)
+    steps = meta.get("training", {}).get("steps")
+    log.info("starting from the exported model %s (%s steps; parity %.5f ab)", options.init, steps, parity)
+    return {"model": str(options.init), "steps": steps, "parity_max_ab": parity}
