@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--init",
         type=Path,
-        help="start from a finished run's --checkpoint (the weights it selected) or an exported model (.onnx), with a fresh schedule",
+        help="start from a finished run's --checkpoint (the weights it selected) or an exported model (.onnx), "
+        "with a fresh schedule",
     )
     parser.add_argument("--summary-json", type=Path, help="write losses and timings here")
     args = parser.parse_args(argv)
