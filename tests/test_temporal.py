@@ -55,6 +55,23 @@ def test_flicker_is_damped_without_washing_colour_out():
     assert magnitude > 0.98 * np.linalg.norm(base, axis=-1).mean()
 
 
+def test_chroma_is_not_worn_away_where_the_hue_changes_across_a_moving_picture():
+    # One chroma, its hue turning a full circle every 24 px, moving a fraction of a pixel a frame:
+    # carried along the flow, neighbouring hues are interpolated frame after frame, and averaged
+    # ab vectors are shorter than either.
+    base = texture(7, (RENDER[0], RENDER[1] + 40))
+    smoother = TemporalSmoother()
+    for i in range(60):
+        shift = 0.37 * i
+        lightness = cv2.warpAffine(base, np.float32([[1, 0, -shift], [0, 1, 0]]), (RENDER[1], RENDER[0]))
+        angle = 2 * np.pi * (np.arange(MODEL[1]) * 4 + 1.5 + shift) / 24  # the hue moves with the picture
+        ab = np.zeros((*MODEL, 2), np.float32)
+        ab[..., 0], ab[..., 1] = 30 * np.cos(angle), 30 * np.sin(angle)
+        result = smoother.smooth(lightness, ab)
+    assert result.trust > 0.5
+    assert np.linalg.norm(result.ab, axis=-1).mean() > 0.9 * 30  # interpolating the vectors alone: 0.79
+
+
 @pytest.mark.parametrize("scene_b", ["other_texture", "same_histogram"])
 def test_hard_cut_resets(scene_b):
     a = texture(3)

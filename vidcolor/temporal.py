@@ -180,10 +180,13 @@ class TemporalSmoother:
         """ab (h2, w2, 2) prediction at flow size, trust (h2, w2), warp maps -> blended ab at flow size."""
         weight = trust.astype(np.float32) * np.float32(self.strength)
         carried = cv2.remap(self._ab, *warp, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # The magnitude is carried on its own: interpolating ab vectors of different hues shortens
+        # them, and frame after frame that would wear the chroma away along every hue edge.
+        carried_magnitude = cv2.remap(_norm(self._ab), *warp, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         w1 = weight[..., None]
         mixed = w1 * carried + (1 - w1) * ab
         # Keep chroma: the blend's magnitude is the blend of the magnitudes, not the magnitude of the mean.
-        magnitude = weight * _norm(carried) + (1 - weight) * _norm(ab)
+        magnitude = weight * carried_magnitude + (1 - weight) * _norm(ab)
         gain = np.minimum(magnitude / np.maximum(_norm(mixed), np.float32(1e-3)), np.float32(MAX_GAIN))
         return mixed * gain[..., None]
 
