@@ -361,14 +361,19 @@ def test_init_starts_from_the_weights_a_finished_run_selected(tmp_path):
     train(_tiny_options(data, tmp_path / "fresh.onnx", steps=1, lr=1e-12, seed=5))
     assert child["init"] == {"checkpoint": str(tmp_path / "parent.pt"), "steps": parent["steps"]}
     assert child["train_photos_by_folder"] == {str(data): child["train_photos"]}
-    lightness = np.linspace(0, 100, 64 * 64, dtype=np.float32).reshape(1, 64, 64)
-
-    def ab(name):
-        return OnnxColorizer(tmp_path / name).predict_ab(lightness)
-
     # (Batch-norm statistics still move in the child's one step.)
-    moved, fresh = (np.abs(ab(name) - ab("parent.onnx")).mean() for name in ("child.onnx", "fresh.onnx"))
+    moved, fresh = _distances_from_parent(tmp_path)
     assert moved < 0.3 * fresh
+
+
+def _distances_from_parent(folder) -> tuple[float, float]:
+    """Mean |ab| difference from parent.onnx of child.onnx and of fresh.onnx, all in `folder`."""
+    lightness = np.linspace(0, 100, 64 * 64, dtype=np.float32).reshape(1, 64, 64)
+    parent = OnnxColorizer(folder / "parent.onnx").predict_ab(lightness)
+    return tuple(
+        float(np.abs(OnnxColorizer(folder / name).predict_ab(lightness) - parent).mean())
+        for name in ("child.onnx", "fresh.onnx")
+    )
 
 
 def test_init_from_an_exported_model_continues_its_function(tmp_path):
@@ -383,13 +388,8 @@ def test_init_from_an_exported_model_continues_its_function(tmp_path):
     assert child["init"]["parity_max_ab"] < 0.05
     assert child["history"][0]["step"] == 0
     assert child["history"][0]["val_loss"] == pytest.approx(parent["best_val_loss"], rel=1e-4)
-    lightness = np.linspace(0, 100, 64 * 64, dtype=np.float32).reshape(1, 64, 64)
     train(_tiny_options(data, tmp_path / "fresh.onnx", steps=1, lr=1e-12, seed=5))
-
-    def ab(name):
-        return OnnxColorizer(tmp_path / name).predict_ab(lightness)
-
-    moved, fresh = (np.abs(ab(name) - ab("parent.onnx")).mean() for name in ("child.onnx", "fresh.onnx"))
+    moved, fresh = _distances_from_parent(tmp_path)
     assert moved < 0.3 * fresh
 
 
