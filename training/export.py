@@ -283,52 +283,6 @@ def set_temperature(src: Path, dst: Path, temperature: float) -> None:
     onnx.save(proto, str(dst))
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(
-        prog="python -m vidcolor.training.export",
-        description="Rewrite an exported vidcolor model without retraining it: move its ab decoding into the "
-        "graph (models exported before that change), or set its preferred render size, chroma gain or "
-        "decoding temperature (any of the three at once).",
-    )
-    p.add_argument("model", type=Path)
-    p.add_argument("--out", type=Path, help="where to write the rewritten model (default: in place)")
-    p.add_argument("--render-size", type=int, help="set the preferred render size (short side, px)")
-    p.add_argument(
-        "--chroma-gain", type=float, help="set the factor the model's ab are multiplied by (replaces any earlier one)"
-    )
-    p.add_argument("--temperature", type=float, help="set the annealed-mean decoding temperature")
-    args = p.parse_args(argv)
-    out = args.out or args.model
-    staged = out.with_name(out.name + ".rewriting")
-    rewrites = [
-        (set_render_size, args.render_size, "render size {:g}"),
-        (set_chroma_gain, args.chroma_gain, "chroma gain {:g}"),
-        (set_temperature, args.temperature, "temperature {:g}"),
-    ]
-    done = []
-    try:
-        source = args.model
-        for rewrite, value, label in rewrites:
-            if value is not None:
-                rewrite(source, staged, value)
-                source = staged
-                done.append(label.format(value))
-        if not done:
-            done.append(f"ab within {upgrade(args.model, staged):.5f} of the old decoding")
-        staged.replace(out)
-    finally:
-        staged.unlink(missing_ok=True)
-    message = ", ".join(done)
-    print(f"wrote {out}: {message}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def _module_name(node_name: str) -> str:
     """The module a node was traced in, from the exporter's scope name.
 
@@ -342,8 +296,11 @@ def _module_name(node_name: str) -> str:
     return ".".join(parts)
 
 
-def import_weights(model: torch.nn.Module, path: Path) -> list[tuple[torch.nn.BatchNorm2d, torch.Tensor]]:
-    """Loads an exported model's weights into `model` (the same dims), the inverse of export_onnx.
+def import_weights(
+    model: torch.nn.Module, proto: onnx.ModelProto, path: Path
+) -> list[tuple[torch.nn.BatchNorm2d, torch.Tensor]]:
+    """Loads the weights of an exported model (`proto`, read from `path`) into `model` (the same
+    dims), the inverse of export_onnx.
 
     The exporter folds each batch norm into the convolution before it. Such a convolution gets the
     folded weight and its batch norm becomes the identity plus the folded bias, which computes the
@@ -351,7 +308,6 @@ def import_weights(model: torch.nn.Module, path: Path) -> list[tuple[torch.nn.Ba
     batch's own statistics, so those layers must be recalibrated (`recalibrate`) before training:
     this returns them with their folded biases.
     """
-    proto = onnx.load(str(path))
     tensors = {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy()) for t in proto.graph.initializer}
     state = model.state_dict()
     loaded = {key: tensors[key] for key in state if key in tensors}
@@ -427,3 +383,49 @@ def recalibrate(model: torch.nn.Module, folded: list[tuple[torch.nn.BatchNorm2d,
         norm.running_var.copy_(var)
         norm.weight.copy_((var + norm.eps).sqrt())
         norm.bias.copy_(bias + mean)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="python -m vidcolor.training.export",
+        description="Rewrite an exported vidcolor model without retraining it: move its ab decoding into the "
+        "graph (models exported before that change), or set its preferred render size, chroma gain or "
+        "decoding temperature (any of the three at once).",
+    )
+    p.add_argument("model", type=Path)
+    p.add_argument("--out", type=Path, help="where to write the rewritten model (default: in place)")
+    p.add_argument("--render-size", type=int, help="set the preferred render size (short side, px)")
+    p.add_argument(
+        "--chroma-gain", type=float, help="set the factor the model's ab are multiplied by (replaces any earlier one)"
+    )
+    p.add_argument("--temperature", type=float, help="set the annealed-mean decoding temperature")
+    args = p.parse_args(argv)
+    out = args.out or args.model
+    staged = out.with_name(out.name + ".rewriting")
+    rewrites = [
+        (set_render_size, args.render_size, "render size {:g}"),
+        (set_chroma_gain, args.chroma_gain, "chroma gain {:g}"),
+        (set_temperature, args.temperature, "temperature {:g}"),
+    ]
+    done = []
+    try:
+        source = args.model
+        for rewrite, value, label in rewrites:
+            if value is not None:
+                rewrite(source, staged, value)
+                source = staged
+                done.append(label.format(value))
+        if not done:
+            done.append(f"ab within {upgrade(args.model, staged):.5f} of the old decoding")
+        staged.replace(out)
+    finally:
+        staged.unlink(missing_ok=True)
+    message = ", ".join(done)
+    print(f"wrote {out}: {message}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

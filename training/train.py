@@ -298,10 +298,10 @@ def _start_from_export(model, dims: ModelDims, options: TrainOptions, train_set:
     (hinted as in training) so that training continues from the exported function, and the result
     must match the file within the export's own parity tolerance.
     """
-    _, _, meta = load_exported(options.init)
+    proto, _, meta = load_exported(options.init)
     if ModelDims.from_dict(meta["dims"]) != dims:
         raise ValueError(f"--init {options.init}: its network {meta['dims']} is not this run's {dims.to_dict()}")
-    folded = import_weights(model, options.init)
+    folded = import_weights(model, proto, options.init)
     rng = np.random.default_rng(options.seed + 2)
     batches = []
     for _ in range(RECALIBRATION_BATCHES):
