@@ -407,7 +407,10 @@ def _git_repo(folder, images):
     folder.mkdir()
     for name, image in images.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / name), image)
+        if isinstance(image, bytes):
+            (folder / name).write_bytes(image)
+        else:
+            cv2.imwrite(str(folder / name), image)
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "photos"]):
         subprocess.run(["git", "-C", str(folder), *command], check=True, env={**os.environ, **env})
@@ -435,10 +438,12 @@ def test_curate_keeps_new_colour_photos_once(tmp_path):
             "imgs/grey.png": grey,
             "imgs/shared_big.png": shared,  # a shared photo at another size
             "elsewhere/c.png": photo(),  # outside the folder asked for
+            "imgs/empty.jpg": b"",
+            "imgs/lfs_pointer.jpg": b"version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n",
         },
     )
     counts = curate(git_dir, "imgs", tmp_path / "out", [tmp_path / "shared"])
-    assert counts == {"found": 5, "unreadable": 0, "greyscale": 1, "duplicate": 2, "kept": 2}
+    assert counts == {"found": 7, "unreadable": 2, "greyscale": 1, "duplicate": 2, "kept": 2}
     rows = [line.split("\t") for line in (tmp_path / "out" / "manifest.tsv").read_text().splitlines()]
     assert sorted(r[0] for r in rows) in (["imgs/a.png", "imgs/b.png"], ["imgs/a_copy.jpg", "imgs/b.png"])
     for _, name, size in rows:

@@ -82,11 +82,31 @@ def repo_photos(git_dir: Path, under: str) -> list[str]:
     return [n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES]
 
 
-def read_blob(git_dir: Path, name: str) -> np.ndarray | None:
-    data = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "show", f"HEAD:{name}"], check=True, capture_output=True
-    ).stdout
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+class Blobs:
+    """Files of a repository's HEAD, read through one `git cat-file --batch` process (one `git show`
+    per photo cost a process start each: 9,144 of them for Caltech-101)."""
+
+    def __init__(self, git_dir: Path):
+        self._git = subprocess.Popen(
+            ["git", "--git-dir", str(git_dir), "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+
+    def read(self, name: str) -> bytes:
+        self._git.stdin.write(f"HEAD:{name}\n".encode())
+        self._git.stdin.flush()
+        header = self._git.stdout.readline().split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise FileNotFoundError(f"HEAD:{name}: {b' '.join(header).decode(errors='replace')}")
+        data = self._git.stdout.read(int(header[2]))
+        self._git.stdout.read(1)  # the newline after each object
+        return data
+
+    def __enter__(self) -> Blobs:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._git.stdin.close()
+        self._git.wait()
 
 
 def curate(
@@ -102,26 +122,28 @@ def curate(
     out.mkdir(parents=True, exist_ok=True)
     counts = {"found": len(names), "unreadable": 0, "greyscale": 0, "duplicate": 0, "kept": 0}
     rows = []
-    for name in names:
-        if limit is not None and counts["kept"] >= limit:
-            break
-        bgr = read_blob(git_dir, name)
-        if bgr is None or min(bgr.shape[:2]) < 32:
-            counts["unreadable"] += 1
-            continue
-        if chroma(bgr) < MIN_CHROMA:
-            counts["greyscale"] += 1
-            continue
-        value = dhash(bgr)
-        if seen.near(value):
-            counts["duplicate"] += 1
-            continue
-        seen.add(value)
-        small = shrink(bgr)
-        file = f"f{counts['kept']:06d}.jpg"
-        cv2.imwrite(str(out / file), small, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        rows.append(f"{name}\t{file}\t{small.shape[1]}x{small.shape[0]}\n")
-        counts["kept"] += 1
+    with Blobs(git_dir) as blobs:
+        for name in names:
+            if limit is not None and counts["kept"] >= limit:
+                break
+            data = blobs.read(name)
+            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+            if bgr is None or min(bgr.shape[:2]) < 32:
+                counts["unreadable"] += 1
+                continue
+            if chroma(bgr) < MIN_CHROMA:
+                counts["greyscale"] += 1
+                continue
+            value = dhash(bgr)
+            if seen.near(value):
+                counts["duplicate"] += 1
+                continue
+            seen.add(value)
+            small = shrink(bgr)
+            file = f"f{counts['kept']:06d}.jpg"
+            cv2.imwrite(str(out / file), small, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            rows.append(f"{name}\t{file}\t{small.shape[1]}x{small.shape[0]}\n")
+            counts["kept"] += 1
     (out / "manifest.tsv").write_text("".join(rows))
     return counts
 
