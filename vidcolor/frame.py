@@ -51,6 +51,8 @@ def shown_frame(
         with open_input(src, rate) as container:
             stream = video_stream(container, src)
             period = 1 / frame_rate(stream)
+            # Read while the container is open: the last frame is made after it closes.
+            aspect = Fraction(stream.sample_aspect_ratio or 1)
             first = None
             shown: tuple[av.VideoFrame, int, float] | None = None
             count = 0
@@ -60,10 +62,10 @@ def shown_frame(
                 seconds -= first
                 if index is not None:
                     if count - 1 == index:
-                        return _shown(stream, frame, index, seconds)
+                        return _shown(aspect, frame, index, seconds)
                     continue
                 if seconds > at + TIME_TOLERANCE and shown is not None:
-                    return _shown(stream, *shown)
+                    return _shown(aspect, *shown)
                 shown = (frame, count - 1, seconds)
     except av.FFmpegError as e:
         raise InputError(f"{src}: cannot decode its video ({reason(e)})") from e
@@ -73,7 +75,7 @@ def shown_frame(
         raise InputError(f"{src}: no frame could be decoded")
     last_end = shown[2] + float(period)
     if at < last_end:
-        return _shown(stream, *shown)
+        return _shown(aspect, *shown)
     raise InputError(f"{src}: {at:g} s is past the end: the video lasts {last_end:.3f} s")
 
 
@@ -86,11 +88,10 @@ def _decoded(container: av.container.InputContainer, stream: av.video.stream.Vid
             continue
 
 
-def _shown(stream: av.video.stream.VideoStream, frame: av.VideoFrame, index: int, seconds: float) -> ShownFrame:
+def _shown(aspect: Fraction, frame: av.VideoFrame, index: int, seconds: float) -> ShownFrame:
     rotation = round(frame.rotation or 0)
     rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), quarter_turns(rotation)))
-    aspect = stream.sample_aspect_ratio
-    return ShownFrame(rgb, index, seconds, rotation, Fraction(aspect) if aspect else Fraction(1))
+    return ShownFrame(rgb, index, seconds, rotation, aspect)
 
 
 def write_png(dst: Path, rgb: np.ndarray) -> None:
