@@ -418,7 +418,7 @@ def _git_repo(folder, images):
 
 
 def test_curate_keeps_new_colour_photos_once(tmp_path):
-    from vidcolor.training.curate import curate
+    from vidcolor.training.curate import curate, repo_photos
 
     rng = np.random.default_rng(1)
 
@@ -444,6 +444,7 @@ def test_curate_keeps_new_colour_photos_once(tmp_path):
     )
     counts = curate(git_dir, "imgs", tmp_path / "out", [tmp_path / "shared"])
     assert counts == {"found": 7, "unreadable": 2, "greyscale": 1, "duplicate": 2, "kept": 2}
+    assert len(repo_photos(git_dir, ["imgs", "elsewhere"])) == 8  # several folders at once
     rows = [line.split("\t") for line in (tmp_path / "out" / "manifest.tsv").read_text().splitlines()]
     assert sorted(r[0] for r in rows) in (["imgs/a.png", "imgs/b.png"], ["imgs/a_copy.jpg", "imgs/b.png"])
     for _, name, size in rows:

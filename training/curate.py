@@ -1,9 +1,9 @@
 """Curate fetched photos for training, as ../shared/data/photos/more was curated.
 
-    python -m vidcolor.training.curate REPO_GIT_DIR PATH_IN_REPO --out FOLDER \\
+    python -m vidcolor.training.curate REPO_GIT_DIR PATH_IN_REPO [PATH_IN_REPO ...] --out FOLDER \\
         --exclude ../shared/data/photos [--limit N] [--seed S]
 
-Reads the photos under PATH_IN_REPO at the repository's HEAD (a `fetch` mirror needs no work
+Reads the photos under each PATH_IN_REPO at the repository's HEAD (a `fetch` mirror needs no work
 tree), keeps colour ones (mean CIELab chroma of at least 4), drops near-duplicates (dHash within 6
 of 64 bits) of each other and of every photo under --exclude (so none of the shared photos, the
 validation ones among them, come back under another name), resizes the short side to at most
@@ -72,9 +72,12 @@ def shrink(bgr: np.ndarray) -> np.ndarray:
     return cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
-def repo_photos(git_dir: Path, under: str) -> list[str]:
+def repo_photos(git_dir: Path, under: str | list[str]) -> list[str]:
+    """The photo files under one folder of the repository's HEAD, or under several (git ls-tree
+    takes no wildcards: CamVid's frames are CamVid/train, val and test, beside their label maps)."""
+    folders = [under] if isinstance(under, str) else list(under)
     names = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "--name-only", "HEAD", "--", under],
+        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "--name-only", "HEAD", "--", *folders],
         check=True,
         capture_output=True,
         text=True,
@@ -110,7 +113,7 @@ class Blobs:
 
 
 def curate(
-    git_dir: Path, under: str, out: Path, exclude: list[Path], limit: int | None = None, seed: int = 0
+    git_dir: Path, under: str | list[str], out: Path, exclude: list[Path], limit: int | None = None, seed: int = 0
 ) -> dict[str, int]:
     seen = HashSet()
     for path in find_photos(exclude):
@@ -151,7 +154,7 @@ def curate(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("git_dir", type=Path, help="the repository's git directory (from `fetch`)")
-    parser.add_argument("under", help="folder inside the repository")
+    parser.add_argument("under", nargs="+", help="folder(s) inside the repository")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--exclude", type=Path, action="append", default=[], help="folder of photos to keep out")
     parser.add_argument("--limit", type=int, help="stop after this many kept photos (drawn at random)")
