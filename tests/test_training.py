@@ -334,6 +334,15 @@ def test_evaluation_splits_and_chroma_gain_override(tmp_path):
     assert doubled.colorfulness_model > 1.2 * own.colorfulness_model and doubled.psnr_model != own.psnr_model
 
 
+def test_evaluation_by_folder_names_each_source_once(tmp_path):
+    from vidcolor.training.evaluate import by_folder
+
+    shared, extra = tmp_path / "photos", tmp_path / "extra"
+    photos = [shared / "a" / "1.jpg", extra / "more" / "b" / "1.jpg", shared / "a" / "2.jpg", shared / "3.jpg"]
+    groups = by_folder(photos, [shared, extra])
+    assert groups == {"a": photos[0:3:2], ".": [photos[3]], "more/b": [photos[1]]}
+
+
 def _tiny_options(data, out, **changes):
     from vidcolor.training.train import TrainOptions
 

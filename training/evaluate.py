@@ -1,6 +1,6 @@
 """Evaluate a model on colour photos: PSNR and colourfulness against the grey baseline.
 
-    python -m vidcolor.training.evaluate --model M.onnx --data DIR [--split val|calibration|all]
+    python -m vidcolor.training.evaluate --model M.onnx --data DIR [--split val|calibration|all] [--by-folder]
 
 Each photo is turned into its luma (what a black-and-white frame carries), colorized through
 the runtime, and compared with the true photo in R'G'B'. The grey baseline is the luma itself.
@@ -133,6 +133,16 @@ def sweep(
     return results
 
 
+def by_folder(photos: list[Path], roots: list[Path]) -> dict[str, list[Path]]:
+    """The photos grouped by the folder they lie in, named relative to the --data root holding
+    them (`more/intel_scenes`), largest group first: where the model is above or below grey."""
+    groups: dict[str, list[Path]] = {}
+    for path in photos:
+        root = next((r for r in roots if path.is_relative_to(r)), path.parent)
+        groups.setdefault(str(path.parent.relative_to(root)), []).append(path)
+    return dict(sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])))
+
+
 @dataclass
 class ClipScores:
     clip: str
@@ -195,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("TEMPERATURES", "GAINS"),
         help="score every pair of these comma-separated temperatures and chroma gains (e.g. 0.38,0.5 1,1.2)",
     )
+    p.add_argument("--by-folder", action="store_true", help="score each source folder of the split on its own too")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if not args.data and not args.clips:
@@ -224,6 +235,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"T {r['temperature']:<5g} gain {r['chroma_gain']:<5g} {r['psnr_over_grey']:+6.2f} "
                 f"{r['colorfulness_ratio']:5.2f} {r['better_than_grey']:5.0%}"))  # fmt: skip
         return 0
+    if args.by_folder:
+        print(f"{len(photos)} photos ({args.split}), by folder")
+        print(f"{'folder':32} {'photos':>6} {'PSNR grey':>9} {'model':>6} {'above grey':>10} {'colourfulness':>13}")
+        for folder, group in by_folder(photos, args.data).items():
+            r = evaluate(args.model, group, temperature=args.temperature, chroma_gain=args.chroma_gain)
+            if args.json:
+                print(json.dumps({"folder": folder, **asdict(r)}))
+                continue
+            print(
+                f"{folder:32} {r.photos:6d} {r.psnr_grey:9.2f} {r.psnr_model:6.2f} {r.better_than_grey:10.0%} "
+                f"{r.colorfulness_model / r.colorfulness_truth:13.2f}"
+            )
     scores = evaluate(args.model, photos, temperature=args.temperature, chroma_gain=args.chroma_gain)
     if args.json:
         print(json.dumps(asdict(scores)))
