@@ -63,6 +63,18 @@ def evaluate(
     chroma_gain: float | None = None,
 ) -> Scores:
     """Mean scores over `photos`; `temperature` and `chroma_gain` override the model's own."""
+    return summarize(row for _, row in photo_scores(model, photos, threads, temperature, chroma_gain))
+
+
+def photo_scores(
+    model: Path,
+    photos: list[Path],
+    threads: int | None = None,
+    temperature: float | None = None,
+    chroma_gain: float | None = None,
+) -> list[tuple[Path, tuple[float, ...]]]:
+    """(photo, its scores) for each readable photo, the scores in the order of Scores' fields
+    after `photos` (less `better_than_grey`, which `summarize` derives)."""
     colorizer = OnnxColorizer(model, threads=threads)
     if temperature is not None:
         colorizer.info = replace(colorizer.info, temperature=temperature)
@@ -78,21 +90,25 @@ def evaluate(
         grey = np.repeat(luma[..., None], 3, axis=-1)
         ours = colorize_luma(colorizer, luma, saturation=saturation)
         unguided = colorize_luma(colorizer, luma, guided=False, saturation=saturation)
-        rows.append(
-            (
-                psnr(grey, truth),
-                psnr(ours, truth),
-                psnr(unguided, truth),
-                ssim(grey, truth),
-                ssim(ours, truth),
-                colorfulness(grey),
-                colorfulness(ours),
-                colorfulness(truth),
-            )
+        scores = (
+            psnr(grey, truth),
+            psnr(ours, truth),
+            psnr(unguided, truth),
+            ssim(grey, truth),
+            ssim(ours, truth),
+            colorfulness(grey),
+            colorfulness(ours),
+            colorfulness(truth),
         )
-    if not rows:
+        rows.append((path, scores))
+    return rows
+
+
+def summarize(rows) -> Scores:
+    """Scores over photos from their `photo_scores` rows."""
+    rows = np.array(list(rows))
+    if not len(rows):
         raise ValueError("no readable photos to evaluate")
-    rows = np.array(rows)
     better = float(np.mean(rows[:, 1] > rows[:, 0]))
     return Scores(len(rows), *(float(v) for v in rows.mean(axis=0)), better_than_grey=better)
 
@@ -235,11 +251,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"T {r['temperature']:<5g} gain {r['chroma_gain']:<5g} {r['psnr_over_grey']:+6.2f} "
                 f"{r['colorfulness_ratio']:5.2f} {r['better_than_grey']:5.0%}"))  # fmt: skip
         return 0
-    if args.by_folder:
+    rows = photo_scores(args.model, photos, temperature=args.temperature, chroma_gain=args.chroma_gain)
+    if args.by_folder:  # the photos scored once, summed up by folder and for the whole split
         print(f"{len(photos)} photos ({args.split}), by folder")
         print(f"{'folder':32} {'photos':>6} {'PSNR grey':>9} {'model':>6} {'above grey':>10} {'colourfulness':>13}")
-        for folder, group in by_folder(photos, args.data).items():
-            r = evaluate(args.model, group, temperature=args.temperature, chroma_gain=args.chroma_gain)
+        by_path = dict(rows)
+        for folder, group in by_folder(list(by_path), args.data).items():
+            r = summarize(by_path[path] for path in group)
             if args.json:
                 print(json.dumps({"folder": folder, **asdict(r)}))
                 continue
@@ -247,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{folder:32} {r.photos:6d} {r.psnr_grey:9.2f} {r.psnr_model:6.2f} {r.better_than_grey:10.0%} "
                 f"{r.colorfulness_model / r.colorfulness_truth:13.2f}"
             )
-    scores = evaluate(args.model, photos, temperature=args.temperature, chroma_gain=args.chroma_gain)
+    scores = summarize(row for _, row in rows)
     if args.json:
         print(json.dumps(asdict(scores)))
     else:
