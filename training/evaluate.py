@@ -253,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = photo_scores(args.model, photos, temperature=args.temperature, chroma_gain=args.chroma_gain)
     if args.by_folder:  # the photos scored once, summed up by folder and for the whole split
-        print(f"{len(photos)} photos ({args.split}), by folder")
-        print(f"{'folder':32} {'photos':>6} {'PSNR grey':>9} {'model':>6} {'above grey':>10} {'colourfulness':>13}")
+        if not args.json:
+            print(f"{len(photos)} photos ({args.split}), by folder")
+            print(f"{'folder':32} {'photos':>6} {'PSNR grey':>9} {'model':>6} {'above grey':>10} {'colourfulness':>13}")
         by_path = dict(rows)
         for folder, group in by_folder(list(by_path), args.data).items():
             r = summarize(by_path[path] for path in group)
